@@ -1,0 +1,63 @@
+"""Shared fixtures. Tests that need real services are marked and skipped without them, except
+in CI (TIER2_REQUIRE_SERVICES=1), where a skip of any kind fails the run instead."""
+
+import os
+import shutil
+
+import pytest
+from django.conf import settings
+
+from tests import factories
+
+REQUIRE_SERVICES = os.environ.get("TIER2_REQUIRE_SERVICES") == "1"
+
+
+def _missing(item) -> str | None:
+    if item.get_closest_marker("postgres") and not settings.DATABASES["default"][
+        "ENGINE"
+    ].endswith("postgresql"):
+        return "needs PostgreSQL: set DATABASE_URL=postgres://..."
+    if item.get_closest_marker("redis") and not settings.REDIS_URL:
+        return "needs Redis: set REDIS_URL=redis://..."
+    if item.get_closest_marker("browser") and not shutil.which(
+        os.environ.get("CHROMIUM_PATH", "chromium")
+    ):
+        return "needs Debian chromium (apt-get install chromium)"
+    return None
+
+
+def pytest_runtest_setup(item):
+    reason = _missing(item)
+    if reason:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"TIER2_REQUIRE_SERVICES=1 but this test {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, which must run every test: {report.longrepr}"
+
+
+@pytest.fixture
+def pusat(db):
+    return factories.site("PST")
+
+
+@pytest.fixture
+def malang(db):
+    return factories.site("MLG")
+
+
+@pytest.fixture
+def support_user(db):
+    return factories.user("Support", username="support1")
+
+
+@pytest.fixture
+def supervisor(db):
+    return factories.user("Supervisor", username="supervisor1")

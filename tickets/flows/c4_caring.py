@@ -1,0 +1,117 @@
+"""SOP 8.4 C4 Caring: outbound caring calls from supervisor-uploaded lists, Malang site only.
+
+new -> claimed -> contacting -> {cared | issue_found -> escalated | unreachable} -> closed
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+from ..models import EscalationStatus, Flow
+from .base import (
+    CLOSED,
+    CLOSING_CODE,
+    NOTE,
+    REQUIRED_NOTE,
+    FlowTicket,
+    State,
+    attempts_exhausted,
+    condition,
+    customer_reached,
+    escalation_steps,
+    may_claim,
+    step,
+)
+
+
+@condition(
+    _("An issue found must be escalated to Support and answered before closing.")
+)
+def issue_handled(ticket) -> bool:
+    if ticket.state != "issue_found":
+        return True
+    return ticket.escalations.filter(status=EscalationStatus.ANSWERED).exists()
+
+
+class C4CaringTicket(FlowTicket):
+    flow_code = Flow.C4_CARING
+    states = {
+        "new": State(_("New"), _("The caring call waits for a Malang agent.")),
+        "claimed": State(
+            _("Claimed"), _("Read the customer panel and the campaign, then call.")
+        ),
+        "contacting": State(
+            _("Contacting"),
+            _("Call the customer; record every attempt and how it went."),
+        ),
+        "cared": State(_("Cared"), _("The caring call was made: close it.")),
+        "issue_found": State(
+            _("Issue found"), _("The customer has a problem: escalate it to Support.")
+        ),
+        "unreachable": State(
+            _("Unreachable"),
+            _("The customer could not be reached after the attempts: close."),
+        ),
+        "escalated": State(
+            _("Escalated to Support"), _("Support is looking at the issue.")
+        ),
+        CLOSED: State(_("Closed"), _("Done.")),
+    }
+    closing_codes = (
+        ("CARED", _("Caring call done")),
+        ("ISSUE_ESCALATED", _("Issue found and escalated")),
+        ("UNREACHABLE", _("Customer unreachable")),
+    )
+
+    class Meta:
+        proxy = True
+
+    @step(source="new", target="claimed", label=_("Take"), permission=may_claim)
+    def claim(self, **inputs):
+        pass
+
+    @step(source="claimed", target="contacting", label=_("Start calling"))
+    def start_contact(self, **inputs):
+        pass
+
+    @step(
+        source="contacting",
+        target="cared",
+        label=_("Caring done"),
+        inputs=(NOTE,),
+        conditions=(customer_reached,),
+    )
+    def mark_cared(self, **inputs):
+        pass
+
+    @step(
+        source="contacting",
+        target="issue_found",
+        label=_("Issue found"),
+        inputs=(REQUIRED_NOTE,),
+        conditions=(customer_reached,),
+    )
+    def report_issue(self, **inputs):
+        pass
+
+    @step(
+        source="contacting",
+        target="unreachable",
+        label=_("Customer unreachable"),
+        inputs=(NOTE,),
+        conditions=(attempts_exhausted,),
+    )
+    def mark_unreachable(self, **inputs):
+        pass
+
+    @step(
+        source=("cared", "issue_found", "unreachable"),
+        target=CLOSED,
+        label=_("Close"),
+        inputs=(CLOSING_CODE, NOTE),
+        conditions=(issue_handled,),
+    )
+    def close(self, **inputs):
+        self.mark_closed(inputs["closing_code"])
+
+    escalate, answer_escalation = escalation_steps(
+        ("claimed", "contacting", "issue_found")
+    )

@@ -1,0 +1,150 @@
+"""SOP 8.5 Force Close: tickets closed in NOSSA without the customer's confirmation.
+
+new -> claimed -> verifying (Ibooster + call) ->
+  {confirmed_ok -> closed | not_ok -> reopened (NOSSA reopen or new ticket) -> closed};
+unreachable after the attempts: close when Ibooster shows the service healthy, else escalate.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+from ..models import Flow
+from .base import (
+    CLOSED,
+    CLOSING_CODE,
+    NOTE,
+    REQUIRED_NOTE,
+    Call,
+    FlowTicket,
+    Input,
+    State,
+    attempts_exhausted,
+    customer_reached,
+    escalation_steps,
+    may_claim,
+    service_online,
+    step,
+)
+
+REOPEN_METHODS = (
+    ("reopen", _("Reopen the NOSSA ticket")),
+    ("new_ticket", _("Create a new NOSSA ticket")),
+)
+REOPEN_METHOD = Input(
+    "method", _("How to reopen"), kind="choice", choices=REOPEN_METHODS
+)
+
+
+class ForceCloseTicket(FlowTicket):
+    flow_code = Flow.FORCE_CLOSE
+    states = {
+        "new": State(
+            _("New"),
+            _("A NOSSA ticket closed without confirmation waits for an agent."),
+        ),
+        "claimed": State(
+            _("Claimed"), _("Start the verification: Ibooster, then a call.")
+        ),
+        "verifying": State(
+            _("Verifying"),
+            _(
+                "Check Ibooster and call the customer: confirmed, not OK, or unreachable "
+                "(close if online, escalate if not)."
+            ),
+        ),
+        "confirmed_ok": State(
+            _("Confirmed OK"), _("The customer confirms the service: close.")
+        ),
+        "not_ok": State(
+            _("Not OK"), _("The fault is still there: reopen it in NOSSA.")
+        ),
+        "reopened": State(
+            _("Reopened"), _("NOSSA carries the fault again: close this check.")
+        ),
+        "escalated": State(
+            _("Escalated to Support"), _("Support is looking at the ticket.")
+        ),
+        CLOSED: State(_("Closed"), _("Done.")),
+    }
+    closing_codes = (
+        ("CONFIRMED_OK", _("Customer confirms the service")),
+        ("REOPENED", _("Reopened in NOSSA")),
+        ("UNREACHABLE_ONLINE", _("Unreachable, Ibooster shows online")),
+    )
+
+    class Meta:
+        proxy = True
+
+    @step(source="new", target="claimed", label=_("Take"), permission=may_claim)
+    def claim(self, **inputs):
+        pass
+
+    @step(
+        source="claimed",
+        target="verifying",
+        label=_("Start verification"),
+        calls=(Call("ibooster", "connection_status"),),
+    )
+    def start_verification(self, **inputs):
+        pass
+
+    @step(
+        source="verifying",
+        target="confirmed_ok",
+        label=_("Customer confirms OK"),
+        inputs=(NOTE,),
+        conditions=(customer_reached,),
+    )
+    def confirm_ok(self, **inputs):
+        pass
+
+    @step(
+        source="verifying",
+        target="not_ok",
+        label=_("Still not OK"),
+        inputs=(REQUIRED_NOTE,),
+        conditions=(customer_reached,),
+    )
+    def report_not_ok(self, **inputs):
+        pass
+
+    @step(
+        source="not_ok",
+        target="reopened",
+        label=_("Reopen in NOSSA"),
+        inputs=(REOPEN_METHOD, NOTE),
+        calls=(
+            Call(
+                "nossa",
+                "reopen",
+                when=lambda t: t.facts.get("reopen_method") == "reopen",
+            ),
+            Call(
+                "nossa",
+                "create_ticket",
+                when=lambda t: t.facts.get("reopen_method") != "reopen",
+            ),
+        ),
+    )
+    def reopen(self, **inputs):
+        self.facts = {**self.facts, "reopen_method": inputs["method"]}
+
+    @step(
+        source=("confirmed_ok", "reopened"),
+        target=CLOSED,
+        label=_("Close"),
+        inputs=(CLOSING_CODE, NOTE),
+    )
+    def close(self, **inputs):
+        self.mark_closed(inputs["closing_code"])
+
+    @step(
+        source="verifying",
+        target=CLOSED,
+        label=_("Unreachable, service online: close"),
+        inputs=(CLOSING_CODE, NOTE),
+        conditions=(attempts_exhausted, service_online),
+    )
+    def close_unreachable(self, **inputs):
+        self.mark_closed(inputs["closing_code"])
+
+    escalate, answer_escalation = escalation_steps(("claimed", "verifying", "not_ok"))

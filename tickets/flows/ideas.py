@@ -1,0 +1,182 @@
+"""SOP 8.7 Ideas: campaign offers ("campaigns change with operational conditions": data).
+
+new -> claimed -> checking_offer (Webcare offers, I-SISKA package, E-payment arrears) ->
+  contacting -> {accepted -> order_entered (Starclick, Dashboard My Indihome) -> closed
+                 | declined -> closed | unreachable -> closed}
+Customers in arrears are not eligible: they go checking_offer -> declined (not eligible).
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+from ..models import Flow
+from .base import (
+    CLOSED,
+    CLOSING_CODE,
+    NOTE,
+    Call,
+    FlowTicket,
+    Input,
+    State,
+    attempts_exhausted,
+    condition,
+    customer_reached,
+    escalation_steps,
+    may_claim,
+    step,
+)
+
+OFFER_CODE = Input("offer_code", _("Offer accepted"), kind="offer")
+
+
+def arrears_of(ticket):
+    """Unpaid total from the E-payment check, or None when not checked yet."""
+    return (ticket.facts.get("epayment") or {}).get("arrears_total")
+
+
+@condition(_("E-payment and Webcare checks have not returned yet."))
+def offer_checked(ticket) -> bool:
+    return arrears_of(ticket) is not None and "webcare" in ticket.facts
+
+
+@condition(_("The customer has arrears and is not eligible for offers."))
+def no_arrears(ticket) -> bool:
+    return arrears_of(ticket) == 0
+
+
+@condition(_("The customer has no arrears: offer the campaign instead."))
+def has_arrears(ticket) -> bool:
+    arrears = arrears_of(ticket)
+    return arrears is not None and arrears > 0
+
+
+class IdeasTicket(FlowTicket):
+    flow_code = Flow.IDEAS
+    states = {
+        "new": State(_("New"), _("A campaign contact waits for an agent.")),
+        "claimed": State(
+            _("Claimed"), _("Check the offers and the customer's eligibility.")
+        ),
+        "checking_offer": State(
+            _("Checking the offer"),
+            _(
+                "Read the Webcare offers, the I-SISKA package and E-payment arrears; customers in "
+                "arrears are not eligible."
+            ),
+        ),
+        "contacting": State(
+            _("Contacting"), _("Call the customer and present the offer.")
+        ),
+        "accepted": State(
+            _("Accepted"), _("Enter the order in Starclick and My Indihome.")
+        ),
+        "order_entered": State(_("Order entered"), _("The order is in: close.")),
+        "declined": State(
+            _("Declined"), _("The customer declined or is not eligible: close.")
+        ),
+        "unreachable": State(
+            _("Unreachable"),
+            _("The customer could not be reached after the attempts: close."),
+        ),
+        "escalated": State(
+            _("Escalated to Support"), _("Support is looking at the ticket.")
+        ),
+        CLOSED: State(_("Closed"), _("Done.")),
+    }
+    closing_codes = (
+        ("ORDER_ENTERED", _("Order entered")),
+        ("DECLINED", _("Customer declined")),
+        ("NOT_ELIGIBLE", _("Not eligible (arrears)")),
+        ("UNREACHABLE", _("Customer unreachable")),
+    )
+
+    class Meta:
+        proxy = True
+
+    @step(source="new", target="claimed", label=_("Take"), permission=may_claim)
+    def claim(self, **inputs):
+        pass
+
+    @step(
+        source="claimed",
+        target="checking_offer",
+        label=_("Check offer and eligibility"),
+        calls=(
+            Call("webcare", "offers"),
+            Call("isiska", "profile"),
+            Call("epayment", "arrears"),
+        ),
+    )
+    def check_offer(self, **inputs):
+        pass
+
+    @step(
+        source="checking_offer",
+        target="contacting",
+        label=_("Eligible: call the customer"),
+        conditions=(offer_checked, no_arrears),
+    )
+    def start_contact(self, **inputs):
+        pass
+
+    @step(
+        source="checking_offer",
+        target="declined",
+        label=_("Not eligible (arrears)"),
+        inputs=(NOTE,),
+        conditions=(offer_checked, has_arrears),
+    )
+    def mark_not_eligible(self, **inputs):
+        pass
+
+    @step(
+        source="contacting",
+        target="accepted",
+        label=_("Customer accepts"),
+        inputs=(OFFER_CODE, NOTE),
+        conditions=(customer_reached, no_arrears),
+    )
+    def accept(self, **inputs):
+        self.facts = {**self.facts, "accepted_offer": inputs["offer_code"]}
+
+    @step(
+        source="accepted",
+        target="order_entered",
+        label=_("Enter the order"),
+        inputs=(NOTE,),
+        calls=(Call("starclick", "enter_order"), Call("myindihome", "register")),
+    )
+    def enter_order(self, **inputs):
+        pass
+
+    @step(
+        source="contacting",
+        target="declined",
+        label=_("Customer declines"),
+        inputs=(NOTE,),
+        conditions=(customer_reached,),
+    )
+    def decline(self, **inputs):
+        pass
+
+    @step(
+        source="contacting",
+        target="unreachable",
+        label=_("Customer unreachable"),
+        inputs=(NOTE,),
+        conditions=(attempts_exhausted,),
+    )
+    def mark_unreachable(self, **inputs):
+        pass
+
+    @step(
+        source=("order_entered", "declined", "unreachable"),
+        target=CLOSED,
+        label=_("Close"),
+        inputs=(CLOSING_CODE, NOTE),
+    )
+    def close(self, **inputs):
+        self.mark_closed(inputs["closing_code"])
+
+    escalate, answer_escalation = escalation_steps(
+        ("claimed", "checking_offer", "contacting", "accepted")
+    )

@@ -1,0 +1,237 @@
+"""SOP 8.2 NOSSA: trouble tickets pulled from NOSSA and worked to restoration.
+
+new -> claimed (NOSSA: take) -> diagnosing (Ibooster + I-SISKA + ACS) ->
+  {remote_fix (ACS / Minitools) -> verifying
+   | escalated_field (NOSSA escalation + My CX case) -> waiting_field -> verifying
+   | linked_to_gamas -> verifying when the outage is recovered};
+verifying -> closed (NOSSA: close) when the customer confirms, or back to diagnosing.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+from ..models import Flow
+from .base import (
+    CLOSED,
+    CLOSING_CODE,
+    INCIDENT,
+    NOTE,
+    REQUIRED_NOTE,
+    Call,
+    FlowTicket,
+    Input,
+    State,
+    agent_or_system,
+    attempts_exhausted,
+    customer_reached,
+    escalation_steps,
+    may_claim,
+    service_online,
+    step,
+    system,
+)
+
+REMOTE_FIX_ACTIONS = (
+    ("reboot_ont", _("Reboot the ONT (ACS)")),
+    ("reconfigure_wifi", _("Reconfigure Wi-Fi (ACS)")),
+    ("factory_reset", _("Factory reset the ONT (ACS)")),
+    ("resync_profile", _("Resync the service profile (Minitools)")),
+    ("reset_port", _("Reset the OLT port (Minitools)")),
+)
+MINITOOLS_ACTIONS = frozenset({"resync_profile", "reset_port"})
+ACTION = Input("action", _("Remote action"), kind="choice", choices=REMOTE_FIX_ACTIONS)
+CHECK_CONNECTION = Call("ibooster", "connection_status")
+
+
+class NossaTicket(FlowTicket):
+    flow_code = Flow.NOSSA
+    states = {
+        "new": State(_("New"), _("The NOSSA ticket waits for an agent.")),
+        "claimed": State(
+            _("Claimed"), _("The ticket is taken in NOSSA; start the diagnosis.")
+        ),
+        "diagnosing": State(
+            _("Diagnosing"),
+            _(
+                "Read Ibooster, I-SISKA and ACS results; fix remotely, send the field team, "
+                "or link to a gamas."
+            ),
+        ),
+        "remote_fix": State(
+            _("Remote fix"),
+            _("An ACS / Minitools action was sent; check the result, then verify."),
+        ),
+        "escalated_field": State(
+            _("Escalated to the field"),
+            _("NOSSA escalation and My CX case sent; confirm the field team has it."),
+        ),
+        "waiting_field": State(
+            _("Waiting for the field team"),
+            _("A technician works on site; verify when done."),
+        ),
+        "linked_to_gamas": State(
+            _("Linked to a gamas"),
+            _("Part of a mass outage; verified when it is recovered."),
+        ),
+        "verifying": State(
+            _("Verifying"),
+            _("Call the customer: close when they confirm, else diagnose again."),
+        ),
+        "escalated": State(
+            _("Escalated to Support"), _("Support is looking at the ticket.")
+        ),
+        CLOSED: State(_("Closed"), _("Restored and closed in NOSSA.")),
+    }
+    unqueued_states = frozenset({CLOSED, "linked_to_gamas"})
+    closing_codes = (
+        ("FIXED_REMOTE", _("Fixed remotely")),
+        ("FIXED_FIELD", _("Fixed by the field team")),
+        ("GAMAS_RECOVERED", _("Recovered with the gamas")),
+        ("CUSTOMER_SIDE", _("Customer-side problem (CPE, cabling, power)")),
+        ("UNREACHABLE", _("Customer unreachable, service online")),
+    )
+
+    class Meta:
+        proxy = True
+
+    @step(
+        source="new",
+        target="claimed",
+        label=_("Take"),
+        permission=may_claim,
+        calls=(Call("nossa", "take_ticket"),),
+    )
+    def claim(self, **inputs):
+        pass
+
+    @step(
+        source="claimed",
+        target="diagnosing",
+        label=_("Start diagnosis"),
+        calls=(CHECK_CONNECTION, Call("isiska", "profile"), Call("acs", "diagnose")),
+    )
+    def start_diagnosis(self, **inputs):
+        pass
+
+    @step(
+        source="diagnosing",
+        target="remote_fix",
+        label=_("Fix remotely"),
+        inputs=(ACTION, NOTE),
+        calls=(
+            Call(
+                "acs",
+                "remote_fix",
+                when=lambda t: t.facts["remote_fix_action"] not in MINITOOLS_ACTIONS,
+            ),
+            Call(
+                "minitools",
+                "update_network",
+                when=lambda t: t.facts["remote_fix_action"] in MINITOOLS_ACTIONS,
+            ),
+        ),
+    )
+    def apply_remote_fix(self, **inputs):
+        self.facts = {**self.facts, "remote_fix_action": inputs["action"]}
+
+    @step(
+        source="remote_fix",
+        target="verifying",
+        label=_("Remote fix done: verify"),
+        inputs=(NOTE,),
+        calls=(CHECK_CONNECTION,),
+    )
+    def remote_fix_done(self, **inputs):
+        pass
+
+    @step(
+        source="diagnosing",
+        target="escalated_field",
+        label=_("Escalate to the field team"),
+        inputs=(REQUIRED_NOTE,),
+        calls=(Call("nossa", "escalate"), Call("mycx", "open_case")),
+    )
+    def escalate_to_field(self, **inputs):
+        pass
+
+    @step(
+        source="escalated_field",
+        target="waiting_field",
+        label=_("Field team has it"),
+        permission=agent_or_system,
+        inputs=(NOTE,),
+    )
+    def await_field(self, **inputs):
+        pass
+
+    @step(
+        source="waiting_field",
+        target="verifying",
+        label=_("Field work done: verify"),
+        permission=agent_or_system,
+        inputs=(NOTE,),
+        calls=(CHECK_CONNECTION,),
+    )
+    def field_done(self, **inputs):
+        pass
+
+    @step(
+        source="diagnosing",
+        target="linked_to_gamas",
+        label=_("Link to a gamas incident"),
+        inputs=(INCIDENT, NOTE),
+    )
+    def link_to_gamas(self, **inputs):
+        self.gamas_incident = inputs["incident"]
+
+    @step(
+        source="linked_to_gamas",
+        target="verifying",
+        label=_("Gamas recovered"),
+        permission=system,
+        calls=(CHECK_CONNECTION,),
+    )
+    def gamas_recovered(self, **inputs):
+        pass
+
+    @step(
+        source="verifying",
+        target="diagnosing",
+        label=_("Not restored: diagnose again"),
+        inputs=(REQUIRED_NOTE,),
+        calls=(CHECK_CONNECTION, Call("acs", "diagnose")),
+    )
+    def not_restored(self, **inputs):
+        pass
+
+    @step(
+        source="verifying",
+        target=CLOSED,
+        label=_("Customer confirms: close"),
+        inputs=(CLOSING_CODE, NOTE),
+        conditions=(customer_reached,),
+        calls=(Call("nossa", "close_ticket"),),
+    )
+    def close(self, **inputs):
+        self.mark_closed(inputs["closing_code"])
+
+    @step(
+        source="verifying",
+        target=CLOSED,
+        label=_("Unreachable, service online: close"),
+        inputs=(CLOSING_CODE, NOTE),
+        conditions=(attempts_exhausted, service_online),
+        calls=(Call("nossa", "close_ticket"),),
+    )
+    def close_unreachable(self, **inputs):
+        self.mark_closed(inputs["closing_code"])
+
+    escalate, answer_escalation = escalation_steps(
+        (
+            "claimed",
+            "diagnosing",
+            "remote_fix",
+            "escalated_field",
+            "waiting_field",
+            "verifying",
+        )
+    )

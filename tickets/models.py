@@ -1,0 +1,508 @@
+"""The data model of the console: sites, people, customers, tickets and their records.
+
+One `Ticket` table holds the tickets of all seven SOP flows; each flow's state machine is a
+proxy model in `tickets.flows`. Everything a ticket goes through is recorded in append-only rows
+(transition log, notes, contact attempts, escalations) so its timeline can be rebuilt.
+
+Domain words, as the SOP spells them:
+- NOSSA: Telkom's trouble-ticket system; its ticket numbers look like ``IN16672489``.
+- Gamas (gangguan massal): a mass outage covering an area (STO / OLT / ODP).
+- Lapul (lapor ulang): the same service reported again soon after a close.
+- SLA: the contact centre's handling targets; SLG: the restoration guarantee to the customer.
+- STO / OLT / ODP: telephone exchange / optical line terminal / optical distribution point,
+  the three levels of the access network an outage can cover.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField
+
+
+class Flow(models.TextChoices):
+    CALLBACK = "callback", _("Callback")
+    NOSSA = "nossa", _("NOSSA")
+    GAMAS = "gamas", _("IVR Gamas")
+    C4_CARING = "c4_caring", _("C4 Caring")
+    FORCE_CLOSE = "force_close", _("Force Close")
+    FRESH_LAPUL = "fresh_lapul", _("Fresh Lapul")
+    IDEAS = "ideas", _("Ideas")
+
+
+class Priority(models.IntegerChoices):
+    """Lower is more urgent, so ordering by priority ascending puts the urgent first."""
+
+    CRITICAL = 1, _("Critical")
+    HIGH = 2, _("High")
+    NORMAL = 3, _("Normal")
+    LOW = 4, _("Low")
+
+
+class SlaStatus(models.TextChoices):
+    OK = "ok", _("Within SLA")
+    AT_RISK = "at_risk", _("At risk")
+    BREACHED = "breached", _("Breached")
+
+
+class ContactOutcome(models.TextChoices):
+    ANSWERED = "answered", _("Answered")
+    NO_ANSWER = "no_answer", _("No answer")
+    BUSY = "busy", _("Busy")
+    WRONG_NUMBER = "wrong_number", _("Wrong number")
+
+
+class Role(models.TextChoices):
+    """Roles are Django groups of these names; `tickets.roles` gives their permissions."""
+
+    AGENT = "Agent", _("Agent")
+    SUPERVISOR = "Supervisor", _("Supervisor")
+    SUPPORT = "Support", _("Support")
+    ADMIN = "Admin", _("Admin")
+
+
+class Site(models.Model):
+    """A contact-centre site (SOP: Pusat and Malang)."""
+
+    code = models.CharField(_("code"), max_length=8, unique=True)
+    name = models.CharField(_("name"), max_length=64)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("site")
+        verbose_name_plural = _("sites")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentProfile(models.Model):
+    """Where a user works and which flows' queues they take tickets from."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True)
+    flows = models.JSONField(_("flows worked"), default=list, blank=True)
+    agent_code = models.CharField(_("agent code"), max_length=16, blank=True)
+
+    class Meta:
+        verbose_name = _("agent profile")
+        verbose_name_plural = _("agent profiles")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.site or '-'}"
+
+
+class Customer(models.Model):
+    name = models.CharField(_("name"), max_length=128, db_index=True)
+    phone = models.CharField(_("contact phone"), max_length=20)
+    email = models.EmailField(_("email"), blank=True)
+    address = models.CharField(_("address"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Service(models.Model):
+    """An IndiHome line (fastel) identified by its service number."""
+
+    service_number = models.CharField(_("service number"), max_length=20, unique=True)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="services"
+    )
+    package = models.CharField(_("package"), max_length=64, blank=True)
+    address = models.CharField(_("installation address"), max_length=255, blank=True)
+    sto = models.CharField("STO", max_length=16, db_index=True)
+    olt = models.CharField("OLT", max_length=32, db_index=True)
+    odp = models.CharField("ODP", max_length=32, db_index=True)
+
+    class Meta:
+        verbose_name = _("service")
+        verbose_name_plural = _("services")
+
+    def __str__(self) -> str:
+        return self.service_number
+
+
+class Campaign(models.Model):
+    """A call list campaign (Ideas offers, C4 Caring). Campaigns are data, not code (SOP 8.7)."""
+
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=128)
+    flow = models.CharField(_("flow"), max_length=16, choices=Flow.choices)
+    description = models.TextField(_("description"), blank=True)
+    offer_code = models.CharField(_("offer code"), max_length=32, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    starts_on = models.DateField(_("starts on"), null=True, blank=True)
+    ends_on = models.DateField(_("ends on"), null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AreaLevel(models.TextChoices):
+    STO = "sto", "STO"
+    OLT = "olt", "OLT"
+    ODP = "odp", "ODP"
+
+
+class GamasIncident(ConcurrentTransitionMixin, models.Model):
+    """A mass outage (gamas) over an area; IVR reports from that area become its children.
+
+    Its own small machine, `open -> recovered -> closed`, lives in `tickets.flows.gamas`.
+    """
+
+    title = models.CharField(_("title"), max_length=200)
+    area_level = models.CharField(
+        _("area level"), max_length=3, choices=AreaLevel.choices
+    )
+    area_code = models.CharField(_("area code"), max_length=32)
+    state = FSMField(_("state"), default="open", protected=True, max_length=16)
+    opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
+    recovered_at = models.DateTimeField(_("recovered at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    closing_code = models.CharField(_("closing code"), max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = _("gamas incident")
+        verbose_name_plural = _("gamas incidents")
+        indexes = [models.Index(fields=["area_level", "area_code", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.title}"
+
+    @property
+    def number(self) -> str:
+        return f"GMS-{self.pk:06d}" if self.pk else "GMS-?"
+
+
+class Ticket(ConcurrentTransitionMixin, models.Model):
+    """A trouble ticket of one of the seven flows. Its `state` belongs to the flow's machine.
+
+    `awaiting_agent` is kept by the services: true while no agent holds the ticket and its
+    state waits for one, so "next ticket" reads one partial index.
+    """
+
+    flow = models.CharField(_("flow"), max_length=16, choices=Flow.choices)
+    state = FSMField(_("state"), default="new", protected=True, max_length=32)
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), choices=Priority.choices, default=Priority.NORMAL
+    )
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, related_name="tickets"
+    )
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="tickets")
+    category = models.CharField(_("category"), max_length=32, blank=True)
+    summary = models.CharField(_("summary"), max_length=255, blank=True)
+
+    source_system = models.CharField(_("source system"), max_length=16, blank=True)
+    source_ref = models.CharField(_("source reference"), max_length=64, blank=True)
+    nossa_number = models.CharField(_("NOSSA number"), max_length=16, blank=True)
+    gamas_incident = models.ForeignKey(
+        GamasIncident,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("gamas incident"),
+    )
+    previous_ticket = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="repeat_reports",
+        verbose_name=_("previous ticket (lapul)"),
+    )
+    campaign = models.ForeignKey(
+        Campaign,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
+    )
+
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_tickets",
+        verbose_name=_("assignee"),
+    )
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    awaiting_agent = models.BooleanField(_("waiting for an agent"), default=True)
+
+    claim_by = models.DateTimeField(_("claim by"), null=True, blank=True)
+    resolve_by = models.DateTimeField(_("resolve by"), null=True, blank=True)
+    slg_due = models.DateTimeField(_("SLG due"), null=True, blank=True)
+    sla_status = models.CharField(
+        _("SLA status"), max_length=8, choices=SlaStatus.choices, default=SlaStatus.OK
+    )
+
+    escalated_from = models.CharField(
+        _("escalated from state"), max_length=32, blank=True
+    )
+    failed_attempts = models.PositiveSmallIntegerField(
+        _("failed contact attempts"), default=0
+    )
+    last_contact_outcome = models.CharField(
+        _("last contact outcome"),
+        max_length=16,
+        choices=ContactOutcome.choices,
+        blank=True,
+    )
+    closing_code = models.CharField(_("closing code"), max_length=32, blank=True)
+    facts = models.JSONField(_("facts from external checks"), default=dict, blank=True)
+
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
+        permissions = [
+            ("work_ticket", _("Work tickets as a Tier-2 agent")),
+            ("answer_escalation", _("Answer escalations (Support)")),
+            (
+                "supervise",
+                _("Supervise the floor: reassign, release, dashboards, uploads"),
+            ),
+            ("configure", _("Configure SLA policies, campaigns and adapters")),
+        ]
+        indexes = [
+            # "Next ticket": most urgent unclaimed ticket of a site (then filtered by flows).
+            models.Index(
+                fields=["site", "claim_by", "priority", "created_at"],
+                condition=Q(awaiting_agent=True),
+                name="ticket_next_in_queue",
+            ),
+            models.Index(fields=["flow", "state", "site"], name="ticket_flow_state"),
+            models.Index(fields=["assignee", "state"], name="ticket_assignee_state"),
+            models.Index(fields=["service", "closed_at"], name="ticket_service_closed"),
+            models.Index(
+                fields=["resolve_by"],
+                condition=Q(closed_at__isnull=True),
+                name="ticket_open_due",
+            ),
+            models.Index(fields=["gamas_incident", "state"], name="ticket_gamas_state"),
+            models.Index(fields=["nossa_number"], name="ticket_nossa_number"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_system", "source_ref"],
+                condition=~Q(source_ref=""),
+                name="ticket_unique_source_ref",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def number(self) -> str:
+        """The number agents read to customers: T2- and the row id."""
+        return f"T2-{self.pk:07d}" if self.pk else "T2-?"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
+
+
+class TransitionLog(models.Model):
+    """Append-only record of every state change (and claim) of a ticket or gamas incident."""
+
+    ticket = models.ForeignKey(
+        Ticket,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="transitions",
+    )
+    incident = models.ForeignKey(
+        GamasIncident,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="transitions",
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    transition = models.CharField(_("transition"), max_length=48)
+    from_state = models.CharField(_("from"), max_length=32)
+    to_state = models.CharField(_("to"), max_length=32)
+    note = models.TextField(_("note"), blank=True)
+    data = models.JSONField(_("inputs"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        verbose_name = _("transition log entry")
+        verbose_name_plural = _("transition log")
+        indexes = [
+            models.Index(fields=["ticket", "at"], name="translog_ticket_at"),
+            models.Index(fields=["incident", "at"], name="translog_incident_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transition}: {self.from_state} -> {self.to_state}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("The transition log is append-only.")
+        super().save(*args, **kwargs)
+
+
+class Note(models.Model):
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    text = models.TextField(_("text"))
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["ticket", "created_at"], name="note_ticket_at")]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class ContactAttempt(models.Model):
+    """One call to the customer and how it ended."""
+
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="contact_attempts"
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=ContactOutcome.choices
+    )
+    phone = models.CharField(_("phone called"), max_length=20, blank=True)
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["ticket", "at"], name="contact_ticket_at")]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} @ {self.at:%Y-%m-%d %H:%M}"
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome != ContactOutcome.ANSWERED
+
+
+class EscalationStatus(models.TextChoices):
+    OPEN = "open", _("Waiting for Support")
+    ANSWERED = "answered", _("Answered")
+
+
+class Escalation(models.Model):
+    """A ticket handed to Support with a reason; Support answers and the ticket goes back."""
+
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="escalations"
+    )
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    raised_at = models.DateTimeField(default=timezone.now)
+    reason = models.TextField(_("reason"))
+    from_state = models.CharField(_("from state"), max_length=32)
+    status = models.CharField(
+        _("status"),
+        max_length=8,
+        choices=EscalationStatus.choices,
+        default=EscalationStatus.OPEN,
+    )
+    support_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="support_escalations",
+    )
+    due_at = models.DateTimeField(_("answer due"), null=True, blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answer = models.TextField(_("answer"), blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="escalation_status_due")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()}: {self.reason[:60]}"
+
+
+class SlaPolicy(models.Model):
+    """Handling targets of one flow and priority. Minutes count on the policy's calendar."""
+
+    flow = models.CharField(_("flow"), max_length=16, choices=Flow.choices)
+    priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices)
+    claim_minutes = models.PositiveIntegerField(_("claim within (minutes)"))
+    resolve_minutes = models.PositiveIntegerField(_("resolve within (minutes)"))
+    escalation_answer_minutes = models.PositiveIntegerField(
+        _("Support answers within (minutes)"), default=120
+    )
+    business_hours_only = models.BooleanField(_("business hours only"), default=False)
+    day_starts = models.TimeField(_("business day starts"), null=True, blank=True)
+    day_ends = models.TimeField(_("business day ends"), null=True, blank=True)
+    business_weekdays = models.JSONField(
+        _("business weekdays (0 = Monday)"), default=list, blank=True
+    )
+
+    class Meta:
+        ordering = ["flow", "priority"]
+        verbose_name = _("SLA policy")
+        verbose_name_plural = _("SLA policies")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flow", "priority"], name="sla_policy_flow_priority"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_flow_display()} / {self.get_priority_display()}"
+
+
+# The flow machines are proxy models of Ticket; importing them here registers them with Django.
+from . import flows  # noqa: E402, F401

@@ -1,0 +1,651 @@
+"""Every write to tickets and gamas incidents goes through these functions (one door per write).
+
+The console, the API and the Celery tasks call them; none of them repeats a rule. Each function
+runs in one database transaction: the row change, its transition-log row and the outbox rows of
+the external calls it causes commit together, and the calls are dispatched after commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import ConcurrentTransition
+
+from integrations import outbox
+
+from . import roles, sla
+from .exceptions import (
+    ConcurrentChange,
+    ConditionNotMet,
+    InvalidInput,
+    NoTicketAvailable,
+    TicketAlreadyClaimed,
+    TransitionForbidden,
+    TransitionNotAllowed,
+)
+from .flows import FLOWS, FlowTicket, GamasIncidentMachine, as_flow
+from .flows.base import Input
+from .models import (
+    ContactAttempt,
+    ContactOutcome,
+    Escalation,
+    EscalationStatus,
+    Flow,
+    GamasIncident,
+    Note,
+    Priority,
+    Service,
+    Site,
+    Ticket,
+    TransitionLog,
+)
+
+# Flows whose arrival is a fault report: a recent close on the same service makes a Fresh Lapul.
+LAPUL_FLOWS = frozenset({Flow.NOSSA, Flow.CALLBACK})
+# Flows whose tickets carry the SLG restoration guarantee.
+FAULT_FLOWS = frozenset({Flow.NOSSA, Flow.CALLBACK, Flow.GAMAS, Flow.FRESH_LAPUL, Flow.FORCE_CLOSE})
+TEXT_INPUT_MAX = 4000
+
+
+# --- Reading a machine ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class TransitionOption:
+    """A transition the user could take now, for the console's buttons and the API."""
+
+    name: str
+    label: str
+    inputs: tuple[Input, ...]
+    target: str
+    blocked_reason: str = ""
+
+    @property
+    def allowed(self) -> bool:
+        return not self.blocked_reason
+
+
+def _transition_of(machine, name: str):
+    """The django-fsm Transition `name` from the machine's current state, or raise."""
+    method = getattr(type(machine), name, None)
+    meta = getattr(method, "_django_fsm", None)
+    if meta is None or name.startswith("_"):
+        raise TransitionNotAllowed(_("Unknown action “%(name)s”.") % {"name": name})
+    found = meta.get_transition(machine.state)
+    if found is None:
+        raise TransitionNotAllowed(
+            _("“%(name)s” is not possible while the ticket is %(state)s.")
+            % {"name": name, "state": machine.state},
+            current_state=machine.state,
+        )
+    return found
+
+
+def _failed_condition(machine, found):
+    return next((check for check in found.conditions if not check(machine)), None)
+
+
+def _target_of(machine, found) -> str:
+    """The state a transition leads to; Support's answer returns to where it came from."""
+    if isinstance(found.target, str):
+        return found.target
+    return machine.escalated_from
+
+
+def available_transitions(machine, user) -> list[TransitionOption]:
+    """Transitions from the current state that `user` may take, with why any is blocked now."""
+    options = []
+    for found in type(machine)._meta.get_field("state").get_all_transitions(type(machine)):
+        if found.source != machine.state or not found.has_perm(machine, user):
+            continue
+        failed = _failed_condition(machine, found)
+        options.append(
+            TransitionOption(
+                name=found.name,
+                label=str(found.custom["label"]),
+                inputs=found.custom["inputs"],
+                target=_target_of(machine, found),
+                blocked_reason=str(failed.message) if failed else "",
+            )
+        )
+    return options
+
+
+# --- Inputs ---------------------------------------------------------------------------------
+def _clean_inputs(machine, found, raw: dict) -> dict:
+    """Validate the transition's declared inputs; ignore anything it does not ask for."""
+    cleaned, errors = {}, {}
+    for spec in found.custom["inputs"]:
+        value = raw.get(spec.name)
+        if isinstance(value, str):
+            value = value.strip()
+        if value in (None, ""):
+            if spec.required:
+                errors[spec.name] = [_("This field is required.")]
+            else:
+                cleaned[spec.name] = ""
+            continue
+        try:
+            cleaned[spec.name] = _clean_value(machine, spec, value)
+        except ValueError as problem:
+            errors[spec.name] = [str(problem)]
+    if errors:
+        raise InvalidInput(errors)
+    return cleaned
+
+
+def _clean_value(machine, spec: Input, value):
+    if spec.kind == "closing_code":
+        codes = dict(machine.closing_codes)
+        if value not in codes:
+            raise ValueError(_("Choose one of: %(codes)s.") % {"codes": ", ".join(codes)})
+        return value
+    if spec.kind == "choice":
+        if value not in dict(spec.choices):
+            raise ValueError(
+                _("Choose one of: %(codes)s.") % {"codes": ", ".join(dict(spec.choices))}
+            )
+        return value
+    if spec.kind == "incident":
+        if isinstance(value, GamasIncident):
+            incident = value
+        else:
+            try:
+                incident = GamasIncident.objects.filter(pk=int(value)).first()
+            except (TypeError, ValueError):
+                incident = None
+        if incident is None or incident.state != "open":
+            raise ValueError(_("Choose an open gamas incident."))
+        return incident
+    if not isinstance(value, str):
+        raise ValueError(_("Enter text."))
+    if len(value) > TEXT_INPUT_MAX:
+        raise ValueError(_("Keep it under %(max)d characters.") % {"max": TEXT_INPUT_MAX})
+    return value
+
+
+# --- The transition engine ------------------------------------------------------------------
+def _log(*, ticket=None, incident=None, actor, name, from_state, to_state, note="", data=None):
+    return TransitionLog.objects.create(
+        ticket=ticket,
+        incident=incident,
+        actor=actor,
+        transition=name,
+        from_state=from_state,
+        to_state=to_state,
+        note=note,
+        data=data or {},
+    )
+
+
+def _loggable(inputs: dict) -> dict:
+    return {
+        key: (value.pk if hasattr(value, "pk") else value)
+        for key, value in inputs.items()
+        if key != "note" and value != ""
+    }
+
+
+def _save(row) -> None:
+    try:
+        row.save()
+    except ConcurrentTransition as clash:
+        raise ConcurrentChange() from clash
+
+
+def _apply(machine, name: str, actor, raw_inputs: dict | None = None, *, check_perm=True):
+    """Run one transition on a row the caller holds in a transaction; log it, queue its calls."""
+    found = _transition_of(machine, name)
+    if check_perm and not found.has_perm(machine, actor):
+        raise TransitionForbidden()
+    inputs = _clean_inputs(machine, found, raw_inputs or {})
+    failed = _failed_condition(machine, found)
+    if failed is not None:
+        raise ConditionNotMet(failed.message)
+    from_state = machine.state
+    getattr(machine, name)(**inputs)
+    if isinstance(machine, FlowTicket):
+        machine.refresh_queue_flag()
+    _save(machine)
+    is_ticket = isinstance(machine, Ticket)
+    entry = _log(
+        ticket=machine if is_ticket else None,
+        incident=None if is_ticket else machine,
+        actor=actor,
+        name=name,
+        from_state=from_state,
+        to_state=machine.state,
+        note=inputs.get("note", ""),
+        data=_loggable(inputs),
+    )
+    calls = [call for call in found.custom["calls"] if call.applies_to(machine)]
+    if calls:
+        outbox.enqueue(
+            calls=calls,
+            ticket=machine if is_ticket else None,
+            incident=None if is_ticket else machine,
+            cause=f"log{entry.pk}",
+        )
+    after = AFTER_TRANSITION.get(name)
+    if after is not None:
+        after(machine, actor, inputs, from_state)
+    return machine
+
+
+def _locked_ticket(ticket_id: int, expected_state: str | None = None) -> FlowTicket:
+    try:
+        ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    except (Ticket.DoesNotExist, ValueError, TypeError) as missing:
+        raise TransitionNotAllowed(_("No such ticket.")) from missing
+    if expected_state is not None and ticket.state != expected_state:
+        raise ConcurrentChange(current_state=ticket.state)
+    return as_flow(ticket)
+
+
+def transition_ticket(
+    *, ticket_id: int, name: str, actor, inputs: dict | None = None, expected_state=None
+) -> FlowTicket:
+    """Take the named transition of the ticket's flow, as `actor` (None: the system)."""
+    if name == "claim":
+        return claim_ticket(ticket_id=ticket_id, agent=actor, expected_state=expected_state)
+    with transaction.atomic():
+        ticket = _locked_ticket(ticket_id, expected_state)
+        return _apply(ticket, name, actor, inputs)
+
+
+# --- What happens after some transitions ----------------------------------------------------
+def _open_escalation(ticket, actor, inputs, from_state):
+    now = timezone.now()
+    Escalation.objects.create(
+        ticket=ticket,
+        raised_by=actor,
+        raised_at=now,
+        reason=inputs["reason"],
+        from_state=from_state,
+        due_at=sla.escalation_due(ticket.flow, ticket.priority, now),
+    )
+
+
+def _answer_escalation(ticket, actor, inputs, from_state):
+    Escalation.objects.filter(ticket=ticket, status=EscalationStatus.OPEN).update(
+        status=EscalationStatus.ANSWERED,
+        answered_by=actor,
+        answered_at=timezone.now(),
+        answer=inputs["answer"],
+    )
+
+
+def _after_close(ticket, actor, inputs, from_state):
+    if not isinstance(ticket, Ticket) or ticket.gamas_incident_id is None:
+        return
+    incident = GamasIncidentMachine.objects.select_for_update().get(pk=ticket.gamas_incident_id)
+    if incident.state == "recovered" and not incident.children.filter(closed_at__isnull=True):
+        _apply(incident, "close", None, {"closing_code": "RECOVERED"})
+
+
+AFTER_TRANSITION = {
+    "escalate": _open_escalation,
+    "answer_escalation": _answer_escalation,
+    "close": _after_close,
+    "close_recovered": _after_close,
+    "close_unreachable": _after_close,
+}
+
+
+# --- Arrival --------------------------------------------------------------------------------
+def raised(priority: int) -> int:
+    return max(Priority.CRITICAL, priority - 1)
+
+
+def route_site(flow: str, service: Service) -> Site:
+    """C4 Caring goes to Malang (SOP 8.4); other flows split by service number between sites."""
+    if flow == Flow.C4_CARING:
+        return Site.objects.get(code=settings.TIER2_C4_CARING_SITE)
+    sites = list(Site.objects.order_by("code"))
+    return sites[int(service.service_number[-1:] or 0) % len(sites)]
+
+
+def covering_incident(service: Service) -> GamasIncident | None:
+    """The open gamas incident whose area (ODP, OLT or STO; narrowest first) covers the service."""
+    for level, code in (("odp", service.odp), ("olt", service.olt), ("sto", service.sto)):
+        incident = (
+            GamasIncident.objects.filter(state="open", area_level=level, area_code=code)
+            .order_by("opened_at")
+            .first()
+        )
+        if incident is not None:
+            return incident
+    return None
+
+
+def recent_closed_ticket(service: Service, at=None) -> Ticket | None:
+    since = (at or timezone.now()) - timedelta(days=settings.TIER2_LAPUL_WINDOW_DAYS)
+    return (
+        Ticket.objects.filter(service=service, closed_at__gte=since)
+        .exclude(flow__in=[Flow.C4_CARING, Flow.IDEAS])
+        .order_by("-closed_at")
+        .first()
+    )
+
+
+def create_ticket(
+    *,
+    flow: str,
+    service: Service,
+    actor=None,
+    priority: int = Priority.NORMAL,
+    category: str = "",
+    summary: str = "",
+    source_system: str = "",
+    source_ref: str = "",
+    nossa_number: str = "",
+    campaign=None,
+    reported_at=None,
+) -> tuple[FlowTicket, bool]:
+    """A ticket arrives. Returns (ticket, created); the same source reference twice gives one.
+
+    Arrival rules: a fault report on a service closed within the lapul window becomes a Fresh
+    Lapul linked to the earlier ticket, one priority step higher; an IVR Gamas report inside an
+    open incident's area is linked to it and waits for its recovery.
+    """
+    if source_ref:
+        existing = Ticket.objects.filter(source_system=source_system, source_ref=source_ref).first()
+        if existing is not None:
+            return as_flow(existing), False
+    now = timezone.now()
+    reported_at = reported_at or now
+    try:
+        with transaction.atomic():
+            previous = recent_closed_ticket(service, reported_at) if flow in LAPUL_FLOWS else None
+            if previous is not None:
+                flow, priority = Flow.FRESH_LAPUL, raised(priority)
+            ticket = FLOWS[flow](
+                flow=flow,
+                service=service,
+                site=route_site(flow, service),
+                priority=priority,
+                category=category,
+                summary=summary[:255],
+                source_system=source_system,
+                source_ref=source_ref,
+                nossa_number=nossa_number,
+                campaign=campaign,
+                previous_ticket=previous,
+                created_at=reported_at,
+            )
+            sla.apply_deadlines(ticket, reported_at)
+            if flow in FAULT_FLOWS:
+                first_report = previous.slg_due if previous and previous.slg_due else None
+                ticket.slg_due = first_report or sla.slg_due(reported_at)
+            ticket.refresh_queue_flag()
+            ticket.save()
+            _log(
+                ticket=ticket,
+                actor=actor,
+                name="arrive",
+                from_state="",
+                to_state=ticket.state,
+                data={"previous_ticket": previous.pk} if previous else {},
+            )
+            if flow == Flow.GAMAS:
+                incident = covering_incident(service)
+                if incident is not None:
+                    _link_report(ticket, incident)
+    except IntegrityError:
+        if not source_ref:
+            raise
+        # A concurrent arrival of the same source reference won the insert.
+        existing = Ticket.objects.get(source_system=source_system, source_ref=source_ref)
+        return as_flow(existing), False
+    return ticket, True
+
+
+def _link_report(ticket: FlowTicket, incident: GamasIncident) -> None:
+    _apply(ticket, "link", None, {"incident": incident})
+    _apply(ticket, "await_recovery", None)
+
+
+# --- Claiming -------------------------------------------------------------------------------
+def _take(ticket: FlowTicket, agent, *, actor=None, note: str = "") -> FlowTicket:
+    """Give the ticket to `agent`; `actor` is the supervisor when it is an assignment."""
+    previous = ticket.assignee_id
+    ticket.assignee = agent
+    ticket.claimed_at = timezone.now()
+    if actor is None and hasattr(type(ticket), "claim") and ticket.state == "new":
+        return _apply(ticket, "claim", agent)
+    ticket.refresh_queue_flag()
+    _save(ticket)
+    _log(
+        ticket=ticket, actor=actor or agent, name="reassign" if actor else "claim",
+        from_state=ticket.state, to_state=ticket.state, note=note,
+        data={"assignee": agent.pk, "previous_assignee": previous},
+    )  # fmt: skip
+    return ticket
+
+
+def claim_ticket(*, ticket_id: int, agent, expected_state: str | None = None) -> FlowTicket:
+    """The agent takes this ticket. One agent only: a second one gets TicketAlreadyClaimed."""
+    with transaction.atomic():
+        ticket = _locked_ticket(ticket_id, expected_state)
+        if ticket.assignee_id not in (None, agent.pk):
+            raise TicketAlreadyClaimed(assignee=ticket.assignee.get_username())
+        if not roles.may_work_ticket(agent, ticket):
+            raise TransitionForbidden(_("This ticket is not in a queue you work."))
+        if ticket.assignee_id is None and not ticket.awaiting_agent:
+            raise TransitionNotAllowed(_("This ticket is not waiting for an agent."))
+        if ticket.assignee_id == agent.pk and ticket.state != "new":
+            return ticket  # already theirs: taking it twice changes nothing
+        return _take(ticket, agent)
+
+
+def queue_flows_of(agent) -> list[str]:
+    profile = roles.profile_of(agent)
+    if profile is None or profile.site_id is None:
+        return []
+    return [
+        flow
+        for flow in profile.flows
+        if flow in FLOWS
+        and (flow != Flow.C4_CARING or profile.site.code == settings.TIER2_C4_CARING_SITE)
+    ]
+
+
+def claim_next_ticket(*, agent) -> FlowTicket:
+    """Take the most urgent unclaimed ticket of the agent's flows and site, atomically.
+
+    Most urgent: earliest claim-by deadline, then priority, then age. On PostgreSQL concurrent
+    callers skip each other's locked rows (FOR UPDATE SKIP LOCKED), so none waits or collides.
+    """
+    if not roles.is_agent(agent):
+        raise TransitionForbidden(_("Only agents take tickets from the queues."))
+    flows = queue_flows_of(agent)
+    if not flows:
+        raise NoTicketAvailable(_("You have no queues: ask a supervisor to assign you flows."))
+    with transaction.atomic():
+        ticket = (
+            Ticket.objects.select_for_update(skip_locked=True)
+            .filter(awaiting_agent=True, site_id=agent.profile.site_id, flow__in=flows)
+            .order_by("claim_by", "priority", "created_at", "pk")
+            .first()
+        )
+        if ticket is None:
+            raise NoTicketAvailable()
+        return _take(as_flow(ticket), agent)
+
+
+def release_ticket(*, ticket_id: int, supervisor, note: str = "") -> FlowTicket:
+    """A supervisor takes a ticket away from its agent; it waits in the queue again."""
+    if not roles.is_supervisor(supervisor):
+        raise TransitionForbidden()
+    with transaction.atomic():
+        ticket = _locked_ticket(ticket_id)
+        if ticket.assignee_id is None or ticket.is_closed:
+            raise TransitionNotAllowed(_("The ticket is not held by an agent."))
+        previous = ticket.assignee_id
+        ticket.assignee, ticket.claimed_at = None, None
+        ticket.refresh_queue_flag()
+        _save(ticket)
+        _log(
+            ticket=ticket, actor=supervisor, name="release", from_state=ticket.state,
+            to_state=ticket.state, note=note, data={"previous_assignee": previous},
+        )  # fmt: skip
+        return ticket
+
+
+def reassign_ticket(*, ticket_id: int, supervisor, agent, note: str = "") -> FlowTicket:
+    """A supervisor hands the ticket to another agent who works its flow and site."""
+    if not roles.is_supervisor(supervisor):
+        raise TransitionForbidden()
+    with transaction.atomic():
+        ticket = _locked_ticket(ticket_id)
+        if ticket.is_closed:
+            raise TransitionNotAllowed(_("The ticket is closed."))
+        if not roles.may_work_ticket(agent, ticket):
+            raise InvalidInput({"agent": [_("This agent does not work this flow at this site.")]})
+        return _take(ticket, agent, actor=supervisor, note=note)
+
+
+# --- Records on a ticket --------------------------------------------------------------------
+def record_contact_attempt(
+    *, ticket_id: int, agent, outcome: str, note: str = "", expected_state: str | None = None
+) -> ContactAttempt:
+    """One call to the customer. Failed calls count toward the unreachable rule."""
+    if outcome not in ContactOutcome.values:
+        raise InvalidInput({"outcome": [_("Choose answered, no answer, busy or wrong number.")]})
+    if len(note) > TEXT_INPUT_MAX:
+        raise InvalidInput({"note": [_("Keep it under %(max)d characters.") % {"max": 4000}]})
+    with transaction.atomic():
+        ticket = _locked_ticket(ticket_id, expected_state)
+        if ticket.is_closed:
+            raise TransitionNotAllowed(_("The ticket is closed."))
+        if ticket.assignee_id != agent.pk:
+            raise TransitionForbidden(_("Only the agent holding the ticket records calls."))
+        attempt = ContactAttempt.objects.create(
+            ticket=ticket,
+            agent=agent,
+            outcome=outcome,
+            phone=ticket.service.customer.phone,
+            note=note,
+        )
+        if attempt.failed:
+            ticket.failed_attempts += 1
+        ticket.last_contact_outcome = outcome
+        _save(ticket)
+        return attempt
+
+
+def add_note(*, ticket_id: int, author, text: str) -> Note:
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput({"text": [_("Write the note.")]})
+    if len(text) > TEXT_INPUT_MAX:
+        raise InvalidInput({"text": [_("Keep it under %(max)d characters.") % {"max": 4000}]})
+    with transaction.atomic():
+        ticket = _locked_ticket(ticket_id)
+        allowed = (
+            ticket.assignee_id == author.pk
+            or roles.is_support(author)
+            or roles.is_supervisor(author)
+        )
+        if not allowed:
+            raise TransitionForbidden(_("Only the ticket's agent, Support or a supervisor."))
+        return Note.objects.create(ticket=ticket, author=author, text=text)
+
+
+# --- Gamas incidents ------------------------------------------------------------------------
+def open_incident(*, title: str, area_level: str, area_code: str, actor) -> GamasIncident:
+    """Open a mass outage; unlinked IVR Gamas reports already in its area are linked to it."""
+    from .flows.gamas import incident_managers
+
+    if not incident_managers(None, actor):
+        raise TransitionForbidden()
+    errors = {}
+    if not (title or "").strip():
+        errors["title"] = [_("This field is required.")]
+    if area_level not in ("sto", "olt", "odp"):
+        errors["area_level"] = [_("Choose STO, OLT or ODP.")]
+    if not (area_code or "").strip():
+        errors["area_code"] = [_("This field is required.")]
+    if errors:
+        raise InvalidInput(errors)
+    with transaction.atomic():
+        incident = GamasIncidentMachine.objects.create(
+            title=title.strip()[:200], area_level=area_level, area_code=area_code.strip(),
+            opened_by=actor,
+        )  # fmt: skip
+        _log(incident=incident, actor=actor, name="open", from_state="", to_state="open")
+        waiting = Ticket.objects.select_for_update().filter(
+            flow=Flow.GAMAS, state="new", **{f"service__{area_level}": incident.area_code}
+        )
+        for report in waiting:
+            _link_report(as_flow(report), incident)
+        return incident
+
+
+def transition_incident(*, incident_id: int, name: str, actor, inputs: dict | None = None):
+    """Recover or close a gamas incident. Recovery fans out to its children in the background."""
+    with transaction.atomic():
+        try:
+            incident = GamasIncidentMachine.objects.select_for_update().get(pk=incident_id)
+        except (GamasIncident.DoesNotExist, ValueError, TypeError) as missing:
+            raise TransitionNotAllowed(_("No such incident.")) from missing
+        _apply(incident, name, actor, inputs)
+        if name == "recover":
+            from .tasks import fan_out_gamas_recovery
+
+            transaction.on_commit(lambda: fan_out_gamas_recovery.delay(incident.pk))
+        return incident
+
+
+def fan_out_recovery_batch(*, incident_id: int, batch_size: int | None = None) -> int:
+    """Move one batch of an incident's waiting children to verifying; returns how many moved.
+
+    The batch goes through each flow machine's `gamas_recovered` transition metadata (its source,
+    target and calls) but is written in bulk: one UPDATE, one log insert, one outbox insert.
+    """
+    batch_size = batch_size or settings.TIER2_GAMAS_BATCH_SIZE
+    moved = 0
+    with transaction.atomic():
+        incident = GamasIncident.objects.get(pk=incident_id)
+        if incident.state == "open":
+            return 0
+        for machine in FLOWS.values():
+            method = getattr(machine, "gamas_recovered", None)
+            if method is None:
+                continue
+            for source, found in method._django_fsm.transitions.items():
+                rows = list(
+                    Ticket.objects.select_for_update(skip_locked=True)
+                    .filter(gamas_incident_id=incident_id, flow=machine.flow_code, state=source)
+                    .order_by("pk")
+                    .values_list("pk", "assignee_id")[: batch_size - moved]
+                )
+                if not rows:
+                    continue
+                ids = [pk for pk, _assignee in rows]
+                target = found.target
+                Ticket.objects.filter(pk__in=ids, state=source).update(
+                    state=target,
+                    awaiting_agent=target not in machine.unqueued_states,
+                    updated_at=timezone.now(),
+                )
+                now = timezone.now()
+                entries = TransitionLog.objects.bulk_create(
+                    TransitionLog(
+                        ticket_id=pk, actor=None, at=now, transition="gamas_recovered",
+                        from_state=source, to_state=target, data={"incident": incident_id},
+                    )
+                    for pk in ids
+                )  # fmt: skip
+                outbox.enqueue_bulk(
+                    calls=found.custom["calls"],
+                    ticket_ids=ids,
+                    causes=[f"log{entry.pk}" for entry in entries],
+                )
+                moved += len(ids)
+                if moved >= batch_size:
+                    return moved
+    return moved
