@@ -1,0 +1,421 @@
+"""What every adapter shares: errors, the stub machinery, and the fake customer world.
+
+An *adapter* is the one door between the console and an external application (NOSSA, Ibooster,
+...). Each module in this package names the operations of one application as an abstract
+interface and ships a *stub*: the same interface answered with deterministic fake data, so the
+console, the Celery tasks and the load tests run without the real systems.
+
+This module holds what the stubs have in common:
+
+- the error types callers react to (retry on :class:`AdapterUnavailable`, give up on
+  :class:`AdapterRejected`);
+- :class:`StubBehaviour` and :class:`Stub`: simulated latency and failure rate;
+- :func:`rng_for`: a random generator seeded from a digest of its keys, so the same service
+  number gives the same answer in every process ("same request twice, same answer");
+- idempotent references: a mutating call's id is derived from its idempotency key, so a
+  redelivered call names the same external effect instead of creating a second one;
+- :func:`to_jsonable`: responses as JSON-ready values, for logs and outbox rows;
+- the fake world: for one service number, every stub tells the same story (the same area, the
+  same package, the same ONT, the same line fault), the way the real systems agree about one
+  customer.
+
+Domain words used across the package:
+
+- *service number* (nomor layanan, also called *fastel*, "fasilitas telepon"): the 12-digit
+  number of an IndiHome fixed-broadband subscription, e.g. ``131162345678``.
+- *ONT* (optical network terminal, the modem in the customer's home) and *OLT* (optical line
+  terminal, the exchange-side equipment its fibre ends on). Between them sits the *ODP*
+  (optical distribution point, the street box) and above them the *STO* (sentral telepon
+  otomat, the telephone exchange building that names an area).
+- *LOS* (loss of signal): the ONT receives no light from the fibre; its LOS lamp is red.
+  Received optical power is measured in dBm; around -13 to -24 dBm is within spec.
+- *CPE* (customer premises equipment): the ONT and any set-top box in the home.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import hashlib
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum, StrEnum
+from typing import Any, ClassVar
+
+# --- Errors -----------------------------------------------------------------------------------
+
+
+class AdapterError(Exception):
+    """An external application did not do what was asked."""
+
+
+class AdapterUnavailable(AdapterError):
+    """Transient: timeout, outage, overload. The same call may succeed later; callers retry."""
+
+
+class AdapterRejected(AdapterError):
+    """Permanent: a bad request or an unknown record. Repeating the call cannot help."""
+
+
+# --- Interfaces and stubs ---------------------------------------------------------------------
+
+
+class Adapter(abc.ABC):
+    """The interface of one external application; subclasses name its operations.
+
+    Operations take keyword arguments only. Every operation that changes something in the
+    external system takes an ``idempotency_key`` (the outbox row's key): a real client must
+    pass it on to the external system, so that a call retried after a timeout is applied once.
+    Implementations raise :class:`AdapterUnavailable` or :class:`AdapterRejected`, nothing else.
+    """
+
+    app: ClassVar[str]
+    display_name: ClassVar[str]
+
+
+@dataclass(frozen=True, slots=True)
+class StubBehaviour:
+    """How a stub misbehaves: a fixed delay per call and a share of calls that fail.
+
+    ``failure_rate`` is a probability: 0 never fails, 1 always fails.
+    """
+
+    latency_ms: int = 0
+    failure_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.latency_ms < 0:
+            raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms}")
+        if not 0.0 <= self.failure_rate <= 1.0:
+            raise ValueError(f"failure_rate must be within 0..1, got {self.failure_rate}")
+
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Stub(Adapter):
+    """Base of every stub adapter: simulated latency and failures, deterministic data.
+
+    A stub keeps no state between calls; everything it answers is derived from the request,
+    so any number of processes agree without sharing anything. ``clock`` supplies "now" for
+    answers that are relative to today (usage history, bills); tests pass a fixed one.
+    ``failure_random`` decides simulated failures; it is deliberately *not* derived from the
+    request, so that a retried call can succeed.
+    """
+
+    def __init__(
+        self,
+        behaviour: StubBehaviour | None = None,
+        *,
+        clock: Clock | None = None,
+        failure_random: random.Random | None = None,
+    ) -> None:
+        self.behaviour = behaviour or StubBehaviour()
+        self._clock = clock or _utc_now
+        self._failure_random = failure_random or random.Random()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.behaviour!r})"
+
+    def _call(self, operation: str) -> None:
+        """Stand for the round trip to the external system; every operation starts here."""
+        if self.behaviour.latency_ms:
+            time.sleep(self.behaviour.latency_ms / 1000)
+        if self._failure_random.random() < self.behaviour.failure_rate:
+            raise AdapterUnavailable(f"{self.display_name}: {operation} timed out (simulated)")
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    def _today(self) -> date:
+        return self._clock().date()
+
+    def _rng(self, *keys: object) -> random.Random:
+        return rng_for(self.app, *keys)
+
+    def _reference(self, operation: str, idempotency_key: str, *, prefix: str, digits: int) -> str:
+        return idempotent_reference(
+            self.app, operation, idempotency_key, prefix=prefix, digits=digits
+        )
+
+    def _receipt(
+        self, operation: str, subject: str, idempotency_key: str, *, prefix: str
+    ) -> Receipt:
+        reference = self._reference(operation, idempotency_key, prefix=prefix, digits=10)
+        return Receipt(app=self.app, operation=operation, subject=subject, reference=reference)
+
+
+# --- Determinism ------------------------------------------------------------------------------
+
+
+def rng_for(app: str, *keys: object) -> random.Random:
+    """A generator seeded from a SHA-256 digest of ``app`` and ``keys``.
+
+    Builtin ``hash()`` is salted per process, so it would give each Celery worker a different
+    customer; a digest gives every process the same one.
+    """
+    material = "\x1f".join([app, *(str(key) for key in keys)]).encode()
+    seed = int.from_bytes(hashlib.sha256(material).digest()[:8], "big")
+    return random.Random(seed)
+
+
+def random_digits(rng: random.Random, count: int) -> str:
+    """``count`` digits without a leading zero, the way the external systems number things."""
+    return str(rng.randrange(10 ** (count - 1), 10**count))
+
+
+def idempotent_reference(
+    app: str, operation: str, idempotency_key: str, *, prefix: str, digits: int
+) -> str:
+    """The id a mutating call returns, derived only from its idempotency key.
+
+    The same key gives the same id in any process, so a redelivered outbox row names the
+    effect it already caused. A real client must instead send the key to the external system
+    (header or request field) and let that system deduplicate.
+    """
+    require_idempotency_key(idempotency_key)
+    return prefix + random_digits(rng_for(app, operation, idempotency_key), digits)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The answer to a mutating call that creates nothing the caller needs to address later.
+
+    ``subject`` is what was acted on (a ticket or service number); ``reference`` is the
+    external system's id for the change, for the transition log.
+    """
+
+    app: str
+    operation: str
+    subject: str
+    reference: str
+
+
+def minute_bucket(moment: datetime) -> datetime:
+    """``moment`` in UTC, truncated to the minute; a naive ``moment`` is taken as UTC.
+
+    Pull operations ("what is new since ...") answer per minute bucket, so two pulls within
+    the same minute see the same records and the importer must deduplicate by record id,
+    exactly as with a real feed.
+    """
+    if not isinstance(moment, datetime):
+        raise AdapterRejected(f"expected a datetime, got {moment!r}")
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(second=0, microsecond=0)
+
+
+# --- Request checks ---------------------------------------------------------------------------
+
+SERVICE_NUMBER_RE = re.compile(r"\d{12}")
+
+
+def require_match(name: str, value: str, pattern: re.Pattern[str]) -> None:
+    """Reject ``value`` unless it is a string matching ``pattern`` in full.
+
+    Stubs keep no records, so a well-formed id is all they can check; a real system also
+    rejects ids it does not know.
+    """
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise AdapterRejected(f"{name} must match {pattern.pattern!r}, got {value!r}")
+
+
+def require_service_number(service_number: str) -> None:
+    require_match("service_number", service_number, SERVICE_NUMBER_RE)
+
+
+def require_text(name: str, value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise AdapterRejected(f"{name} must be a non-empty string, got {value!r}")
+
+
+def require_idempotency_key(idempotency_key: str) -> None:
+    require_text("idempotency_key", idempotency_key)
+
+
+def require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise AdapterRejected(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def require_limit(limit: int) -> None:
+    if not isinstance(limit, int) or limit < 0:
+        raise AdapterRejected(f"limit must be a non-negative integer, got {limit!r}")
+
+
+# --- JSON -------------------------------------------------------------------------------------
+
+
+def to_jsonable(obj: Any) -> Any:
+    """``obj`` (a response dataclass, or a list of them) as plain JSON values.
+
+    Dataclasses become dicts, tuples lists, datetimes and dates ISO strings, Decimals strings,
+    enums their value.
+    """
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {
+            field.name: to_jsonable(getattr(obj, field.name)) for field in dataclasses.fields(obj)
+        }
+    if isinstance(obj, Enum):
+        return to_jsonable(obj.value)
+    if isinstance(obj, date):  # datetime is a date too
+        return obj.isoformat()
+    if isinstance(obj, Decimal):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {str(key): to_jsonable(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(item) for item in obj]
+    return obj
+
+
+# --- The fake world ---------------------------------------------------------------------------
+# Several stubs describe the same customer from different angles. These functions are the one
+# place that decides the customer's facts, so I-SISKA, E-payment, Webcare, Ibooster, ACS and
+# Minitools agree with one another about any service number.
+
+_WORLD = "world"
+_POOL_SIZE = 5000
+_SERVICE_NUMBER_PREFIXES = ("1311", "1221", "1521", "1621")
+
+
+def pooled_service_number(rng: random.Random) -> str:
+    """A service number from a fixed pool of fake customers.
+
+    Pulled tickets and callback records draw from the pool rather than from all 10^12 numbers,
+    so the same customer comes back (Fresh Lapul) and neighbours share an ODP (Gamas).
+    """
+    index = rng.randrange(_POOL_SIZE)
+    customer = rng_for(_WORLD, "pool", index)
+    return customer.choice(_SERVICE_NUMBER_PREFIXES) + random_digits(customer, 8)
+
+
+def mobile_phone(rng: random.Random) -> str:
+    """An Indonesian mobile number, e.g. ``081234567890``."""
+    return rng.choice(("0811", "0812", "0813", "0821", "0852", "0857", "0878")) + random_digits(
+        rng, 8
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkArea:
+    """Where a line hangs in the access network: exchange, OLT and street box."""
+
+    city: str
+    sto: str
+    olt: str
+    odp: str
+
+
+_STOS = (
+    ("Malang", "MLG"),
+    ("Malang", "BLB"),
+    ("Malang", "DNO"),
+    ("Jakarta Pusat", "GMB"),
+    ("Jakarta Selatan", "KBY"),
+    ("Bandung", "TLM"),
+)
+
+
+def network_area(service_number: str) -> NetworkArea:
+    """Six exchanges, three OLTs each, eight ODPs per OLT: enough overlap for gamas incidents."""
+    rng = rng_for(_WORLD, "area", service_number)
+    city, sto = rng.choice(_STOS)
+    olt_no = rng.randint(1, 3)
+    odp_no = rng.randint(1, 8)
+    return NetworkArea(
+        city=city,
+        sto=sto,
+        olt=f"GPON{olt_no:02d}-D5-{sto}",
+        odp=f"ODP-{sto}-FA/{olt_no}{odp_no:02d}",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """An IndiHome package: 1P is internet only, 2P adds phone or TV, 3P has all three."""
+
+    name: str
+    speed_mbps: int
+    monthly_fee_idr: int
+    has_phone: bool
+    has_tv: bool
+
+
+PACKAGES = (
+    Package("IndiHome 1P Internet 30 Mbps", 30, 280_000, has_phone=False, has_tv=False),
+    Package("IndiHome 1P Internet 50 Mbps", 50, 330_000, has_phone=False, has_tv=False),
+    Package("IndiHome 2P Internet + Phone 30 Mbps", 30, 315_000, has_phone=True, has_tv=False),
+    Package("IndiHome 2P Internet + TV 50 Mbps", 50, 395_000, has_phone=False, has_tv=True),
+    Package("IndiHome 3P Internet + TV + Phone 50 Mbps", 50, 445_000, has_phone=True, has_tv=True),
+    Package(
+        "IndiHome 3P Internet + TV + Phone 100 Mbps", 100, 585_000, has_phone=True, has_tv=True
+    ),
+)
+SPEED_TIERS_MBPS = (30, 50, 100, 200, 300)
+
+
+def subscribed_package(service_number: str) -> Package:
+    return rng_for(_WORLD, "package", service_number).choice(PACKAGES)
+
+
+@dataclass(frozen=True, slots=True)
+class Ont:
+    """The customer's ONT (modem), as the OLT and ACS know it."""
+
+    vendor: str
+    model: str
+    serial: str
+    firmware: str
+
+
+_ONT_MODELS = (
+    ("ZTE", "F609", "ZTEG", "V6.0.10P2N12"),
+    ("ZTE", "F670L", "ZTEG", "V9.0.11P1N2"),
+    ("Huawei", "HG8245H5", "HWTC", "V3R017C10S115"),
+    ("Fiberhome", "HG6243C", "FHTT", "RP2831"),
+)
+
+
+def customer_ont(service_number: str) -> Ont:
+    rng = rng_for(_WORLD, "ont", service_number)
+    vendor, model, serial_prefix, firmware = rng.choice(_ONT_MODELS)
+    return Ont(vendor, model, serial_prefix + f"{rng.getrandbits(32):08X}", firmware)
+
+
+class LineCondition(StrEnum):
+    """The fault (or not) on a customer's line, which every technical stub reflects.
+
+    A stub is stateless, so a line keeps its condition: a remote fix reports success but the
+    next Ibooster check still shows the fault. The share of each condition is in the weights
+    below; healthy lines still get tickets (IPTV, phone, "slow at night").
+    """
+
+    HEALTHY = "healthy"
+    WIFI_OFF = "wifi_off"  # online, but the ONT's WiFi is switched off: ACS can re-enable it
+    ONT_HANG = "ont_hang"  # ONT not responding: ACS reboot fixes it
+    PROFILE_MISMATCH = "profile_mismatch"  # slow: OLT profile below the package; Minitools
+    LOS = "los"  # no light on the fibre: needs a technician in the field
+
+
+_CONDITION_WEIGHTS = {
+    LineCondition.HEALTHY: 55,
+    LineCondition.WIFI_OFF: 10,
+    LineCondition.ONT_HANG: 12,
+    LineCondition.PROFILE_MISMATCH: 8,
+    LineCondition.LOS: 15,
+}
+
+
+def line_condition(service_number: str) -> LineCondition:
+    rng = rng_for(_WORLD, "condition", service_number)
+    conditions = list(_CONDITION_WEIGHTS)
+    return rng.choices(conditions, weights=list(_CONDITION_WEIGHTS.values()))[0]
