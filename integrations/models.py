@@ -34,6 +34,14 @@ class AdapterCall(models.Model):
         blank=True,
         related_name="calls",
     )
+    log_entry = models.ForeignKey(
+        "tickets.TransitionLog",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="calls",
+        help_text=_("The transition that caused the call (its note is the call's reason)."),
+    )
     app = models.CharField(_("application"), max_length=16)
     operation = models.CharField(_("operation"), max_length=32)
     request = models.JSONField(_("request"), default=dict)
@@ -67,3 +75,13 @@ class AdapterCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.app}.{self.operation} [{self.status}]"
+
+
+class PullCursor(models.Model):
+    """How far a periodic pull from an external application has read (one row per source)."""
+
+    source = models.CharField(max_length=32, unique=True)
+    pulled_until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.source} until {self.pulled_until:%Y-%m-%d %H:%M}"

@@ -17,19 +17,21 @@ from kombu.exceptions import OperationalError
 from .models import AdapterCall, CallStatus
 
 
-def _key(cause: str, app: str, operation: str) -> str:
-    return f"{cause}-{app}-{operation}"[:64]
+def _key(log_entry_id: int, app: str, operation: str) -> str:
+    """One key per transition and operation: replaying the transition's calls reuses it."""
+    return f"t2-{log_entry_id}-{app}-{operation}"[:64]
 
 
-def enqueue(*, calls, cause: str, ticket=None, incident=None) -> list[AdapterCall]:
-    """Queue `calls` (flow `Call`s) for one ticket or incident; `cause` makes the keys unique."""
+def enqueue(*, calls, log_entry, ticket=None, incident=None) -> list[AdapterCall]:
+    """Queue `calls` (flow `Call`s) caused by one transition of a ticket or incident."""
     rows = AdapterCall.objects.bulk_create(
         AdapterCall(
             ticket=ticket,
             incident=incident,
+            log_entry=log_entry,
             app=call.app,
             operation=call.operation,
-            idempotency_key=_key(cause, call.app, call.operation),
+            idempotency_key=_key(log_entry.pk, call.app, call.operation),
         )
         for call in calls
     )
@@ -37,17 +39,18 @@ def enqueue(*, calls, cause: str, ticket=None, incident=None) -> list[AdapterCal
     return rows
 
 
-def enqueue_bulk(*, calls, ticket_ids, causes) -> int:
-    """Queue the same calls for many tickets at once (gamas fan-out)."""
+def enqueue_bulk(*, calls, log_entries) -> int:
+    """Queue the same calls for many tickets at once (gamas fan-out), one per log entry."""
     rows = AdapterCall.objects.bulk_create(
         (
             AdapterCall(
-                ticket_id=ticket_id,
+                ticket_id=entry.ticket_id,
+                log_entry=entry,
                 app=call.app,
                 operation=call.operation,
-                idempotency_key=_key(cause, call.app, call.operation),
+                idempotency_key=_key(entry.pk, call.app, call.operation),
             )
-            for ticket_id, cause in zip(ticket_ids, causes, strict=True)
+            for entry in log_entries
             for call in calls
         ),
         batch_size=1000,

@@ -49,9 +49,7 @@ class TicketAlreadyClaimed(TicketError):
 class ConcurrentChange(TicketError):
     """Someone else changed the ticket since the user loaded it."""
 
-    default_message = _(
-        "The ticket was changed by someone else. Reload to see its state now."
-    )
+    default_message = _("The ticket was changed by someone else. Reload to see its state now.")
 
 
 class NoTicketAvailable(TicketError):

@@ -113,9 +113,7 @@ class Service(models.Model):
     """An IndiHome line (fastel) identified by its service number."""
 
     service_number = models.CharField(_("service number"), max_length=20, unique=True)
-    customer = models.ForeignKey(
-        Customer, on_delete=models.PROTECT, related_name="services"
-    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="services")
     package = models.CharField(_("package"), max_length=64, blank=True)
     address = models.CharField(_("installation address"), max_length=255, blank=True)
     sto = models.CharField("STO", max_length=16, db_index=True)
@@ -165,9 +163,7 @@ class GamasIncident(ConcurrentTransitionMixin, models.Model):
     """
 
     title = models.CharField(_("title"), max_length=200)
-    area_level = models.CharField(
-        _("area level"), max_length=3, choices=AreaLevel.choices
-    )
+    area_level = models.CharField(_("area level"), max_length=3, choices=AreaLevel.choices)
     area_code = models.CharField(_("area code"), max_length=32)
     state = FSMField(_("state"), default="open", protected=True, max_length=16)
     opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
@@ -207,9 +203,7 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     priority = models.PositiveSmallIntegerField(
         _("priority"), choices=Priority.choices, default=Priority.NORMAL
     )
-    service = models.ForeignKey(
-        Service, on_delete=models.PROTECT, related_name="tickets"
-    )
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="tickets")
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="tickets")
     category = models.CharField(_("category"), max_length=32, blank=True)
     summary = models.CharField(_("summary"), max_length=255, blank=True)
@@ -259,12 +253,8 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         _("SLA status"), max_length=8, choices=SlaStatus.choices, default=SlaStatus.OK
     )
 
-    escalated_from = models.CharField(
-        _("escalated from state"), max_length=32, blank=True
-    )
-    failed_attempts = models.PositiveSmallIntegerField(
-        _("failed contact attempts"), default=0
-    )
+    escalated_from = models.CharField(_("escalated from state"), max_length=32, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(_("failed contact attempts"), default=0)
     last_contact_outcome = models.CharField(
         _("last contact outcome"),
         max_length=16,
@@ -380,9 +370,7 @@ class TransitionLog(models.Model):
 
 class Note(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="notes")
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     text = models.TextField(_("text"))
 
@@ -397,16 +385,10 @@ class Note(models.Model):
 class ContactAttempt(models.Model):
     """One call to the customer and how it ended."""
 
-    ticket = models.ForeignKey(
-        Ticket, on_delete=models.CASCADE, related_name="contact_attempts"
-    )
-    agent = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="contact_attempts")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(default=timezone.now)
-    outcome = models.CharField(
-        _("outcome"), max_length=16, choices=ContactOutcome.choices
-    )
+    outcome = models.CharField(_("outcome"), max_length=16, choices=ContactOutcome.choices)
     phone = models.CharField(_("phone called"), max_length=20, blank=True)
     note = models.TextField(_("note"), blank=True)
 
@@ -430,9 +412,7 @@ class EscalationStatus(models.TextChoices):
 class Escalation(models.Model):
     """A ticket handed to Support with a reason; Support answers and the ticket goes back."""
 
-    ticket = models.ForeignKey(
-        Ticket, on_delete=models.CASCADE, related_name="escalations"
-    )
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="escalations")
     raised_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -465,9 +445,7 @@ class Escalation(models.Model):
 
     class Meta:
         ordering = ["-raised_at"]
-        indexes = [
-            models.Index(fields=["status", "due_at"], name="escalation_status_due")
-        ]
+        indexes = [models.Index(fields=["status", "due_at"], name="escalation_status_due")]
 
     def __str__(self) -> str:
         return f"{self.get_status_display()}: {self.reason[:60]}"
@@ -495,9 +473,7 @@ class SlaPolicy(models.Model):
         verbose_name = _("SLA policy")
         verbose_name_plural = _("SLA policies")
         constraints = [
-            models.UniqueConstraint(
-                fields=["flow", "priority"], name="sla_policy_flow_priority"
-            )
+            models.UniqueConstraint(fields=["flow", "priority"], name="sla_policy_flow_priority")
         ]
 
     def __str__(self) -> str:

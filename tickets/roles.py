@@ -59,10 +59,7 @@ def may_work_ticket(user, ticket) -> bool:
     if not is_agent(user) or not works_flow(user, ticket.flow):
         return False
     profile = profile_of(user)
-    if (
-        ticket.flow == "c4_caring"
-        and profile.site.code != settings.TIER2_C4_CARING_SITE
-    ):
+    if ticket.flow == "c4_caring" and profile.site.code != settings.TIER2_C4_CARING_SITE:
         return False
     return profile.site_id == ticket.site_id
 

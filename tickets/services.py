@@ -227,7 +227,7 @@ def _apply(machine, name: str, actor, raw_inputs: dict | None = None, *, check_p
             calls=calls,
             ticket=machine if is_ticket else None,
             incident=None if is_ticket else machine,
-            cause=f"log{entry.pk}",
+            log_entry=entry,
         )
     after = AFTER_TRANSITION.get(name)
     if after is not None:
@@ -640,11 +640,7 @@ def fan_out_recovery_batch(*, incident_id: int, batch_size: int | None = None) -
                     )
                     for pk in ids
                 )  # fmt: skip
-                outbox.enqueue_bulk(
-                    calls=found.custom["calls"],
-                    ticket_ids=ids,
-                    causes=[f"log{entry.pk}" for entry in entries],
-                )
+                outbox.enqueue_bulk(calls=found.custom["calls"], log_entries=entries)
                 moved += len(ids)
                 if moved >= batch_size:
                     return moved

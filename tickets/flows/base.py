@@ -81,9 +81,7 @@ def attempts_exhausted(ticket: Ticket) -> bool:
     return ticket.failed_attempts >= settings.TIER2_MAX_CONTACT_ATTEMPTS
 
 
-@condition(
-    _("Ibooster does not show the service online (or has not been checked yet).")
-)
+@condition(_("Ibooster does not show the service online (or has not been checked yet)."))
 def service_online(ticket: Ticket) -> bool:
     return (ticket.facts.get("ibooster") or {}).get("status") == "online"
 
@@ -102,9 +100,7 @@ def may_claim(ticket: Ticket, user) -> bool:
 def assigned_agent(ticket: Ticket, user) -> bool:
     """The agent holding the ticket, still allowed to work its flow at its site."""
     return (
-        user is not None
-        and ticket.assignee_id == user.pk
-        and roles.may_work_ticket(user, ticket)
+        user is not None and ticket.assignee_id == user.pk and roles.may_work_ticket(user, ticket)
     )
 
 
@@ -213,9 +209,7 @@ class FlowTicket(Ticket):
         return self.states[self.state]
 
     def refresh_queue_flag(self) -> None:
-        self.awaiting_agent = (
-            self.assignee_id is None and self.state not in self.unqueued_states
-        )
+        self.awaiting_agent = self.assignee_id is None and self.state not in self.unqueued_states
 
     def mark_closed(self, closing_code: str) -> None:
         self.closing_code = closing_code

@@ -22,9 +22,7 @@ from .base import (
 )
 
 
-@condition(
-    _("An issue found must be escalated to Support and answered before closing.")
-)
+@condition(_("An issue found must be escalated to Support and answered before closing."))
 def issue_handled(ticket) -> bool:
     if ticket.state != "issue_found":
         return True
@@ -35,9 +33,7 @@ class C4CaringTicket(FlowTicket):
     flow_code = Flow.C4_CARING
     states = {
         "new": State(_("New"), _("The caring call waits for a Malang agent.")),
-        "claimed": State(
-            _("Claimed"), _("Read the customer panel and the campaign, then call.")
-        ),
+        "claimed": State(_("Claimed"), _("Read the customer panel and the campaign, then call.")),
         "contacting": State(
             _("Contacting"),
             _("Call the customer; record every attempt and how it went."),
@@ -50,9 +46,7 @@ class C4CaringTicket(FlowTicket):
             _("Unreachable"),
             _("The customer could not be reached after the attempts: close."),
         ),
-        "escalated": State(
-            _("Escalated to Support"), _("Support is looking at the issue.")
-        ),
+        "escalated": State(_("Escalated to Support"), _("Support is looking at the issue.")),
         CLOSED: State(_("Closed"), _("Done.")),
     }
     closing_codes = (
@@ -112,6 +106,4 @@ class C4CaringTicket(FlowTicket):
     def close(self, **inputs):
         self.mark_closed(inputs["closing_code"])
 
-    escalate, answer_escalation = escalation_steps(
-        ("claimed", "contacting", "issue_found")
-    )
+    escalate, answer_escalation = escalation_steps(("claimed", "contacting", "issue_found"))

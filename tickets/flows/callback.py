@@ -32,14 +32,10 @@ class CallbackTicket(FlowTicket):
     flow_code = Flow.CALLBACK
     states = {
         "new": State(_("New"), _("The callback record waits for an agent.")),
-        "claimed": State(
-            _("Claimed"), _("Read the record and the customer panel, then call.")
-        ),
+        "claimed": State(_("Claimed"), _("Read the record and the customer panel, then call.")),
         "contacting": State(
             _("Contacting"),
-            _(
-                "Call the customer back; record every attempt and what the customer needs."
-            ),
+            _("Call the customer back; record every attempt and what the customer needs."),
         ),
         "resolved_on_call": State(
             _("Resolved on the call"),
@@ -47,17 +43,13 @@ class CallbackTicket(FlowTicket):
         ),
         "nossa_ticket_created": State(
             _("NOSSA ticket created"),
-            _(
-                "A NOSSA trouble ticket carries the fault on; close once its number is in."
-            ),
+            _("A NOSSA trouble ticket carries the fault on; close once its number is in."),
         ),
         "unreachable": State(
             _("Unreachable"),
             _("The customer could not be reached after the attempts: close."),
         ),
-        "escalated": State(
-            _("Escalated to Support"), _("Support is looking at the ticket.")
-        ),
+        "escalated": State(_("Escalated to Support"), _("Support is looking at the ticket.")),
         CLOSED: State(_("Closed"), _("Done; the Callback record was marked done.")),
     }
     closing_codes = (

@@ -29,9 +29,7 @@ REOPEN_METHODS = (
     ("reopen", _("Reopen the NOSSA ticket")),
     ("new_ticket", _("Create a new NOSSA ticket")),
 )
-REOPEN_METHOD = Input(
-    "method", _("How to reopen"), kind="choice", choices=REOPEN_METHODS
-)
+REOPEN_METHOD = Input("method", _("How to reopen"), kind="choice", choices=REOPEN_METHODS)
 
 
 class ForceCloseTicket(FlowTicket):
@@ -41,9 +39,7 @@ class ForceCloseTicket(FlowTicket):
             _("New"),
             _("A NOSSA ticket closed without confirmation waits for an agent."),
         ),
-        "claimed": State(
-            _("Claimed"), _("Start the verification: Ibooster, then a call.")
-        ),
+        "claimed": State(_("Claimed"), _("Start the verification: Ibooster, then a call.")),
         "verifying": State(
             _("Verifying"),
             _(
@@ -51,18 +47,10 @@ class ForceCloseTicket(FlowTicket):
                 "(close if online, escalate if not)."
             ),
         ),
-        "confirmed_ok": State(
-            _("Confirmed OK"), _("The customer confirms the service: close.")
-        ),
-        "not_ok": State(
-            _("Not OK"), _("The fault is still there: reopen it in NOSSA.")
-        ),
-        "reopened": State(
-            _("Reopened"), _("NOSSA carries the fault again: close this check.")
-        ),
-        "escalated": State(
-            _("Escalated to Support"), _("Support is looking at the ticket.")
-        ),
+        "confirmed_ok": State(_("Confirmed OK"), _("The customer confirms the service: close.")),
+        "not_ok": State(_("Not OK"), _("The fault is still there: reopen it in NOSSA.")),
+        "reopened": State(_("Reopened"), _("NOSSA carries the fault again: close this check.")),
+        "escalated": State(_("Escalated to Support"), _("Support is looking at the ticket.")),
         CLOSED: State(_("Closed"), _("Done.")),
     }
     closing_codes = (

@@ -32,9 +32,7 @@ class FreshLapulTicket(FlowTicket):
             _("New"),
             _("A repeat report waits for an agent, ahead of ordinary tickets."),
         ),
-        "claimed": State(
-            _("Claimed"), _("Open the earlier ticket, then start the analysis.")
-        ),
+        "claimed": State(_("Claimed"), _("Open the earlier ticket, then start the analysis.")),
         "analysing": State(
             _("Analysing"),
             _(
@@ -44,9 +42,7 @@ class FreshLapulTicket(FlowTicket):
         ),
         "escalated_priority": State(
             _("Escalated with priority"),
-            _(
-                "My CX case and Sephia escalation are open; start monitoring the service."
-            ),
+            _("My CX case and Sephia escalation are open; start monitoring the service."),
         ),
         "monitoring": State(
             _("Monitoring"), _("Watch the service until the fix holds, then verify.")
@@ -55,9 +51,7 @@ class FreshLapulTicket(FlowTicket):
             _("Verifying"),
             _("Call the customer: close when they confirm, else monitor again."),
         ),
-        "escalated": State(
-            _("Escalated to Support"), _("Support is looking at the ticket.")
-        ),
+        "escalated": State(_("Escalated to Support"), _("Support is looking at the ticket.")),
         CLOSED: State(_("Closed"), _("Done.")),
     }
     closing_codes = (

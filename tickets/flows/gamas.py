@@ -44,17 +44,13 @@ class GamasTicket(FlowTicket):
             _("New"),
             _("No open gamas covers this area: link it to an incident, or escalate."),
         ),
-        "linked": State(
-            _("Linked"), _("Linked to the gamas incident; the customer is informed.")
-        ),
+        "linked": State(_("Linked"), _("Linked to the gamas incident; the customer is informed.")),
         "waiting_recovery": State(
             _("Waiting for recovery"), _("Nothing to do until the gamas is recovered.")
         ),
         "verifying": State(
             _("Verifying"),
-            _(
-                "The gamas is recovered: check Ibooster and call the customer to confirm."
-            ),
+            _("The gamas is recovered: check Ibooster and call the customer to confirm."),
         ),
         "not_recovered": State(
             _("Not recovered"),
@@ -64,9 +60,7 @@ class GamasTicket(FlowTicket):
             _("Converted"),
             _("A NOSSA ticket carries this customer on; close when it has a number."),
         ),
-        "escalated": State(
-            _("Escalated to Support"), _("Support is looking at the ticket.")
-        ),
+        "escalated": State(_("Escalated to Support"), _("Support is looking at the ticket.")),
         CLOSED: State(_("Closed"), _("Done.")),
     }
     unqueued_states = frozenset({CLOSED, "linked", "waiting_recovery"})
@@ -159,9 +153,7 @@ class GamasTicket(FlowTicket):
     def close_unreachable(self, **inputs):
         self.mark_closed(inputs["closing_code"])
 
-    escalate, answer_escalation = escalation_steps(
-        ("new", "verifying", "not_recovered")
-    )
+    escalate, answer_escalation = escalation_steps(("new", "verifying", "not_recovered"))
 
 
 # --- The parent incident ----------------------------------------------------------------------
@@ -186,9 +178,7 @@ class GamasIncidentMachine(GamasIncident):
     """The incident's machine: open -> recovered -> closed."""
 
     states = {
-        "open": State(
-            _("Open"), _("The outage is on; reports from the area are linked to it.")
-        ),
+        "open": State(_("Open"), _("The outage is on; reports from the area are linked to it.")),
         "recovered": State(
             _("Recovered"),
             _("The network is back; every linked report is being verified."),

@@ -53,9 +53,7 @@ class IdeasTicket(FlowTicket):
     flow_code = Flow.IDEAS
     states = {
         "new": State(_("New"), _("A campaign contact waits for an agent.")),
-        "claimed": State(
-            _("Claimed"), _("Check the offers and the customer's eligibility.")
-        ),
+        "claimed": State(_("Claimed"), _("Check the offers and the customer's eligibility.")),
         "checking_offer": State(
             _("Checking the offer"),
             _(
@@ -63,23 +61,15 @@ class IdeasTicket(FlowTicket):
                 "arrears are not eligible."
             ),
         ),
-        "contacting": State(
-            _("Contacting"), _("Call the customer and present the offer.")
-        ),
-        "accepted": State(
-            _("Accepted"), _("Enter the order in Starclick and My Indihome.")
-        ),
+        "contacting": State(_("Contacting"), _("Call the customer and present the offer.")),
+        "accepted": State(_("Accepted"), _("Enter the order in Starclick and My Indihome.")),
         "order_entered": State(_("Order entered"), _("The order is in: close.")),
-        "declined": State(
-            _("Declined"), _("The customer declined or is not eligible: close.")
-        ),
+        "declined": State(_("Declined"), _("The customer declined or is not eligible: close.")),
         "unreachable": State(
             _("Unreachable"),
             _("The customer could not be reached after the attempts: close."),
         ),
-        "escalated": State(
-            _("Escalated to Support"), _("Support is looking at the ticket.")
-        ),
+        "escalated": State(_("Escalated to Support"), _("Support is looking at the ticket.")),
         CLOSED: State(_("Closed"), _("Done.")),
     }
     closing_codes = (

@@ -30,14 +30,25 @@ from .base import (
     system,
 )
 
-REMOTE_FIX_ACTIONS = (
-    ("reboot_ont", _("Reboot the ONT (ACS)")),
-    ("reconfigure_wifi", _("Reconfigure Wi-Fi (ACS)")),
+# Actions an agent can take remotely: ACS acts on the customer's ONT (CPE), Minitools on the
+# network side (OLT port, service profile).
+ACS_ACTIONS = (
+    ("reboot", _("Reboot the ONT (ACS)")),
+    ("reset_wifi", _("Reset the Wi-Fi settings (ACS)")),
     ("factory_reset", _("Factory reset the ONT (ACS)")),
+)
+MINITOOLS_ACTIONS = (
     ("resync_profile", _("Resync the service profile (Minitools)")),
     ("reset_port", _("Reset the OLT port (Minitools)")),
+    ("rebind_ont", _("Rebind the ONT (Minitools)")),
 )
-MINITOOLS_ACTIONS = frozenset({"resync_profile", "reset_port"})
+REMOTE_FIX_ACTIONS = ACS_ACTIONS + MINITOOLS_ACTIONS
+
+
+def uses_minitools(ticket) -> bool:
+    return ticket.facts.get("remote_fix_action") in dict(MINITOOLS_ACTIONS)
+
+
 ACTION = Input("action", _("Remote action"), kind="choice", choices=REMOTE_FIX_ACTIONS)
 CHECK_CONNECTION = Call("ibooster", "connection_status")
 
@@ -46,9 +57,7 @@ class NossaTicket(FlowTicket):
     flow_code = Flow.NOSSA
     states = {
         "new": State(_("New"), _("The NOSSA ticket waits for an agent.")),
-        "claimed": State(
-            _("Claimed"), _("The ticket is taken in NOSSA; start the diagnosis.")
-        ),
+        "claimed": State(_("Claimed"), _("The ticket is taken in NOSSA; start the diagnosis.")),
         "diagnosing": State(
             _("Diagnosing"),
             _(
@@ -76,9 +85,7 @@ class NossaTicket(FlowTicket):
             _("Verifying"),
             _("Call the customer: close when they confirm, else diagnose again."),
         ),
-        "escalated": State(
-            _("Escalated to Support"), _("Support is looking at the ticket.")
-        ),
+        "escalated": State(_("Escalated to Support"), _("Support is looking at the ticket.")),
         CLOSED: State(_("Closed"), _("Restored and closed in NOSSA.")),
     }
     unqueued_states = frozenset({CLOSED, "linked_to_gamas"})
@@ -118,16 +125,8 @@ class NossaTicket(FlowTicket):
         label=_("Fix remotely"),
         inputs=(ACTION, NOTE),
         calls=(
-            Call(
-                "acs",
-                "remote_fix",
-                when=lambda t: t.facts["remote_fix_action"] not in MINITOOLS_ACTIONS,
-            ),
-            Call(
-                "minitools",
-                "update_network",
-                when=lambda t: t.facts["remote_fix_action"] in MINITOOLS_ACTIONS,
-            ),
+            Call("acs", "remote_fix", when=lambda ticket: not uses_minitools(ticket)),
+            Call("minitools", "update_network", when=uses_minitools),
         ),
     )
     def apply_remote_fix(self, **inputs):
