@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from .flows.base import ESCALATED
 
-BOX_W, BOX_H = 150, 46
-COL_GAP, ROW_GAP = 70, 26
+BOX_W, BOX_H = 124, 46
+COL_GAP, ROW_GAP = 92, 26
 MARGIN = 20
 TOP = 56  # room above the first row for arrows that step back
 
