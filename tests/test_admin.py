@@ -1,0 +1,33 @@
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import User
+from django.urls import reverse
+
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    User.objects.create_superuser("root", "root@example.com", "secret-pass-123")
+    client.login(username="root", password="secret-pass-123")
+    return client
+
+
+def test_every_admin_page_renders_with_a_ticket_in_the_database(admin_client):
+    ticket = factories.arrive("nossa")
+    for model in admin.site._registry:
+        opts = model._meta
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        assert admin_client.get(url).status_code == 200, url
+    change = reverse("admin:tickets_ticket_change", args=[ticket.pk])
+    page = admin_client.get(change)
+    assert page.status_code == 200
+    assert b"arrive" in page.content  # the transition log is shown inline
+
+
+def test_ticket_state_cannot_be_edited_in_the_admin(admin_client):
+    ticket = factories.arrive("nossa")
+    page = admin_client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk]))
+    assert b'name="state"' not in page.content
