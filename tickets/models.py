@@ -252,6 +252,8 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     sla_status = models.CharField(
         _("SLA status"), max_length=8, choices=SlaStatus.choices, default=SlaStatus.OK
     )
+    at_risk_at = models.DateTimeField(_("marked at risk at"), null=True, blank=True)
+    breached_at = models.DateTimeField(_("marked breached at"), null=True, blank=True)
 
     escalated_from = models.CharField(_("escalated from state"), max_length=32, blank=True)
     failed_attempts = models.PositiveSmallIntegerField(_("failed contact attempts"), default=0)
@@ -478,6 +480,74 @@ class SlaPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_flow_display()} / {self.get_priority_display()}"
+
+
+class Notification(models.Model):
+    """A message for one user in the console (SLA warnings, escalations answered, imports)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, null=True, blank=True)
+    kind = models.CharField(_("kind"), max_length=24)
+    message = models.CharField(_("message"), max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "read_at", "-created_at"], name="notif_user_unread")
+        ]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ImportKind(models.TextChoices):
+    C4_CARING = "c4_caring", _("C4 Caring list")
+    IDEAS = "ideas", _("Ideas campaign list")
+    FORCE_CLOSE = "force_close", _("Force Close list")
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    RUNNING = "running", _("Importing")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Rejected")
+
+
+class ImportJob(models.Model):
+    """A CSV list uploaded by a supervisor; imported all-or-nothing in the background."""
+
+    kind = models.CharField(_("kind"), max_length=16, choices=ImportKind.choices)
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, null=True, blank=True)
+    file_name = models.CharField(_("file name"), max_length=255)
+    content = models.TextField(_("content"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=ImportStatus.choices, default=ImportStatus.PENDING
+    )
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_tickets = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.file_name}"
+
+    @property
+    def progress_percent(self) -> int:
+        return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
 
 
 # The flow machines are proxy models of Ticket; importing them here registers them with Django.

@@ -1,0 +1,65 @@
+"""Filters shared by the console's queues and the API's ticket list (one definition of each)."""
+
+import django_filters
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from .models import Flow, Priority, SlaStatus, Ticket
+
+SORTS = {
+    "urgent": ("claim_by", "priority", "id"),
+    "resolve_by": ("resolve_by", "id"),
+    "priority": ("priority", "claim_by", "id"),
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+}
+
+
+def ticket_number_to_id(text: str) -> int | None:
+    """`T2-0001234`, `t2-1234` or `1234` → 1234; anything else → None."""
+    digits = text.upper().removeprefix("T2-").removeprefix("T2")
+    return int(digits) if digits.isdigit() and len(digits) < 12 else None
+
+
+class TicketQueueFilter(django_filters.FilterSet):
+    flow = django_filters.ChoiceFilter(choices=Flow.choices)
+    state = django_filters.CharFilter(max_length=32)
+    priority = django_filters.TypedChoiceFilter(choices=Priority.choices, coerce=int)
+    sla_status = django_filters.ChoiceFilter(choices=SlaStatus.choices)
+    site = django_filters.CharFilter(field_name="site__code", max_length=8)
+    assignee = django_filters.CharFilter(method="filter_assignee", max_length=32)
+    open = django_filters.BooleanFilter(field_name="closed_at", lookup_expr="isnull")
+    q = django_filters.CharFilter(method="filter_text", max_length=64, label=_("Search"))
+    sort = django_filters.ChoiceFilter(
+        choices=[(key, key) for key in SORTS], method="filter_sort", empty_label=None
+    )
+
+    class Meta:
+        model = Ticket
+        fields = ["flow", "state", "priority", "sla_status", "site"]
+
+    def filter_assignee(self, queryset, name, value):
+        """`me`, `none`, or a user id."""
+        if value == "me":
+            return queryset.filter(assignee=self.request.user) if self.request else queryset
+        if value == "none":
+            return queryset.filter(assignee__isnull=True)
+        if value.isdigit():
+            return queryset.filter(assignee_id=int(value))
+        return queryset.none()
+
+    def filter_text(self, queryset, name, value):
+        """Ticket number, service number, NOSSA number (exact) or customer name (contains)."""
+        value = value.strip()
+        if not value:
+            return queryset
+        exact = Q(service__service_number=value) | Q(nossa_number=value.upper())
+        ticket_id = ticket_number_to_id(value)
+        if ticket_id is not None:
+            exact |= Q(pk=ticket_id)
+        if any(ch.isdigit() for ch in value):
+            return queryset.filter(exact)
+        return queryset.filter(exact | Q(service__customer__name__icontains=value))
+
+    def filter_sort(self, queryset, name, value):
+        return queryset.order_by(*SORTS.get(value, SORTS["urgent"]))
