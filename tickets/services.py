@@ -545,14 +545,44 @@ def add_note(*, ticket_id: int, author, text: str) -> Note:
         raise InvalidInput({"text": [_("Keep it under %(max)d characters.") % {"max": 4000}]})
     with transaction.atomic():
         ticket = _locked_ticket(ticket_id)
-        allowed = (
-            ticket.assignee_id == author.pk
-            or roles.is_support(author)
-            or roles.is_supervisor(author)
-        )
-        if not allowed:
-            raise TransitionForbidden(_("Only the ticket's agent, Support or a supervisor."))
+        _require_ticket_insider(ticket, author)
         return Note.objects.create(ticket=ticket, author=author, text=text)
+
+
+def _require_ticket_insider(ticket: Ticket, user) -> None:
+    """The ticket's agent, Support or a supervisor may annotate a ticket and refresh its checks."""
+    if ticket.assignee_id == user.pk or roles.is_support(user) or roles.is_supervisor(user):
+        return
+    raise TransitionForbidden(_("Only the ticket's agent, Support or a supervisor."))
+
+
+CUSTOMER_CHECKS = (
+    ("isiska", "profile"),
+    ("ibooster", "connection_status"),
+    ("ibooster", "usage_history"),
+    ("epayment", "bills"),
+    ("epayment", "arrears"),
+)
+
+
+def refresh_customer_checks(*, ticket_id: int, actor) -> TransitionLog:
+    """Ask I-SISKA, Ibooster and E-payment again for the customer panel (logged, no state
+    change)."""
+    from .flows.base import Call
+
+    with transaction.atomic():
+        ticket = _locked_ticket(ticket_id)
+        _require_ticket_insider(ticket, actor)
+        entry = _log(
+            ticket=ticket, actor=actor, name="refresh_checks", from_state=ticket.state,
+            to_state=ticket.state,
+        )  # fmt: skip
+        outbox.enqueue(
+            calls=[Call(app, operation) for app, operation in CUSTOMER_CHECKS],
+            ticket=ticket,
+            log_entry=entry,
+        )
+        return entry
 
 
 # --- Gamas incidents ------------------------------------------------------------------------
