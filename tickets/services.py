@@ -430,6 +430,8 @@ def claim_ticket(*, ticket_id: int, agent, expected_state: str | None = None) ->
     """The agent takes this ticket. One agent only: a second one gets TicketAlreadyClaimed."""
     with transaction.atomic():
         ticket = _locked_ticket(ticket_id, expected_state)
+        if agent is None or not roles.is_agent(agent):
+            raise TransitionForbidden(_("Only agents take tickets."))
         if ticket.assignee_id not in (None, agent.pk):
             raise TicketAlreadyClaimed(assignee=ticket.assignee.get_username())
         if not roles.may_work_ticket(agent, ticket):

@@ -29,7 +29,7 @@ REOPEN_METHODS = (
     ("reopen", _("Reopen the NOSSA ticket")),
     ("new_ticket", _("Create a new NOSSA ticket")),
 )
-REOPEN_METHOD = Input("method", _("How to reopen"), kind="choice", choices=REOPEN_METHODS)
+REOPEN_METHOD = Input("reopen_as", _("How to reopen"), kind="choice", choices=REOPEN_METHODS)
 
 
 class ForceCloseTicket(FlowTicket):
@@ -114,7 +114,7 @@ class ForceCloseTicket(FlowTicket):
         ),
     )
     def reopen(self, **inputs):
-        self.facts = {**self.facts, "reopen_method": inputs["method"]}
+        self.facts = {**self.facts, "reopen_method": inputs["reopen_as"]}
 
     @step(
         source=("confirmed_ok", "reopened"),
