@@ -252,6 +252,10 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     sla_status = models.CharField(
         _("SLA status"), max_length=8, choices=SlaStatus.choices, default=SlaStatus.OK
     )
+    warn_at = models.DateTimeField(_("at risk from"), null=True, blank=True)
+    sla_paused_seconds = models.PositiveIntegerField(
+        _("SLA paused (seconds with Support)"), default=0, db_default=0
+    )
     at_risk_at = models.DateTimeField(_("marked at risk at"), null=True, blank=True)
     breached_at = models.DateTimeField(_("marked breached at"), null=True, blank=True)
 
@@ -296,6 +300,12 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
                 fields=["resolve_by"],
                 condition=Q(closed_at__isnull=True),
                 name="ticket_open_due",
+            ),
+            # The SLA sweep: open tickets not yet marked at risk, by when they become so.
+            models.Index(
+                fields=["warn_at"],
+                condition=Q(closed_at__isnull=True, at_risk_at__isnull=True),
+                name="ticket_warn_pending",
             ),
             models.Index(fields=["gamas_incident", "state"], name="ticket_gamas_state"),
             models.Index(fields=["nossa_number"], name="ticket_nossa_number"),
@@ -444,6 +454,7 @@ class Escalation(models.Model):
     )
     answered_at = models.DateTimeField(null=True, blank=True)
     answer = models.TextField(_("answer"), blank=True)
+    breached_at = models.DateTimeField(_("answer overdue since"), null=True, blank=True)
 
     class Meta:
         ordering = ["-raised_at"]

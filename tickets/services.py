@@ -270,12 +270,22 @@ def _open_escalation(ticket, actor, inputs, from_state):
 
 
 def _answer_escalation(ticket, actor, inputs, from_state):
-    Escalation.objects.filter(ticket=ticket, status=EscalationStatus.OPEN).update(
-        status=EscalationStatus.ANSWERED,
-        answered_by=actor,
-        answered_at=timezone.now(),
-        answer=inputs["answer"],
+    """Close the open escalation; the time it spent with Support pauses the ticket's SLA."""
+    now = timezone.now()
+    escalation = (
+        Escalation.objects.select_for_update()
+        .filter(ticket=ticket, status=EscalationStatus.OPEN)
+        .first()
     )
+    if escalation is None:
+        return
+    escalation.status = EscalationStatus.ANSWERED
+    escalation.answered_by, escalation.answered_at = actor, now
+    escalation.answer = inputs["answer"]
+    escalation.save(update_fields=["status", "answered_by", "answered_at", "answer"])
+    ticket.sla_paused_seconds += int((now - escalation.raised_at).total_seconds())
+    sla.apply_deadlines(ticket, ticket.created_at)
+    _save(ticket)
 
 
 def _after_close(ticket, actor, inputs, from_state):
@@ -508,6 +518,28 @@ def reassign_ticket(*, ticket_id: int, supervisor, agent, note: str = "") -> Flo
         if not roles.may_work_ticket(agent, ticket):
             raise InvalidInput({"agent": [_("This agent does not work this flow at this site.")]})
         return _take(ticket, agent, actor=supervisor, note=note)
+
+
+def change_priority(*, ticket_id: int, priority: int, actor, note: str = "") -> FlowTicket:
+    """A supervisor changes a ticket's priority; its SLA deadlines are computed anew from its
+    arrival with the policy of the new priority."""
+    if not roles.is_supervisor(actor):
+        raise TransitionForbidden()
+    if priority not in Priority.values:
+        raise InvalidInput({"priority": [_("Choose a priority from 1 (critical) to 4 (low).")]})
+    with transaction.atomic():
+        ticket = _locked_ticket(ticket_id)
+        if ticket.is_closed:
+            raise TransitionNotAllowed(_("The ticket is closed."))
+        previous = ticket.priority
+        ticket.priority = priority
+        sla.apply_deadlines(ticket, ticket.created_at)
+        _save(ticket)
+        _log(
+            ticket=ticket, actor=actor, name="change_priority", from_state=ticket.state,
+            to_state=ticket.state, note=note, data={"from": previous, "to": priority},
+        )  # fmt: skip
+        return ticket
 
 
 # --- Records on a ticket --------------------------------------------------------------------

@@ -4,12 +4,16 @@ Deadlines are computed when a ticket arrives or changes priority and stored on t
 so queues and the sweep read indexed columns instead of recomputing.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from .models import Flow, Priority, SlaPolicy
+from .models import Flow, Priority, SlaPolicy, SlaStatus
 
 # Targets at normal priority when no policy row exists: (claim within, resolve within) minutes.
 DEFAULT_TARGETS = {
@@ -66,11 +70,22 @@ def add_working_minutes(start: datetime, minutes: int, policy: SlaPolicy) -> dat
 
 
 def apply_deadlines(ticket, start: datetime | None = None) -> None:
-    """Set claim-by and resolve-by on the ticket from its flow and priority."""
+    """Set claim-by, resolve-by and the at-risk time from the ticket's flow and priority.
+
+    Counting starts at the ticket's arrival; time spent with Support (`sla_paused_seconds`)
+    does not count against the Tier-2 resolve target, so it is added to the deadline.
+    """
     start = start or ticket.created_at or timezone.now()
     policy = policy_for(ticket.flow, ticket.priority)
+    paused = timedelta(seconds=ticket.sla_paused_seconds or 0)
     ticket.claim_by = add_working_minutes(start, policy.claim_minutes, policy)
-    ticket.resolve_by = add_working_minutes(start, policy.resolve_minutes, policy)
+    ticket.resolve_by = add_working_minutes(start, policy.resolve_minutes, policy) + paused
+    ticket.warn_at = at_risk_from(start, ticket.resolve_by)
+
+
+def at_risk_from(start: datetime, deadline: datetime) -> datetime:
+    """The moment the at-risk share of the time between start and deadline is used up."""
+    return start + (deadline - start) * settings.TIER2_SLA_AT_RISK_SHARE
 
 
 def escalation_due(flow: str, priority: int, start: datetime) -> datetime:
@@ -81,3 +96,121 @@ def escalation_due(flow: str, priority: int, start: datetime) -> datetime:
 def slg_due(first_report_at: datetime) -> datetime:
     """SLG: restoration guaranteed within TIER2_SLG_HOURS of the first report (24x7)."""
     return first_report_at + timedelta(hours=settings.TIER2_SLG_HOURS)
+
+
+# --- The sweep --------------------------------------------------------------------------------
+@dataclass
+class SweepResult:
+    at_risk: int = 0
+    breached: int = 0
+    escalations_overdue: int = 0
+
+
+def sweep(*, now: datetime | None = None, batch_size: int = 5000) -> SweepResult:
+    """Mark tickets at risk and breached, each once, with a timeline row and notifications.
+
+    Idempotent: a mark is a timestamp column that the sweep only sets when it is empty, and
+    concurrent sweeps skip each other's locked rows. Breached: open past resolve-by, or still
+    waiting in the queue past claim-by. At risk: past `warn_at` (the at-risk share of the time).
+    """
+    now = now or timezone.now()
+    result = SweepResult()
+    result.breached = _mark_tickets(
+        now=now,
+        batch_size=batch_size,
+        pending=Q(closed_at__isnull=True, breached_at__isnull=True)
+        & (Q(resolve_by__lte=now) | Q(awaiting_agent=True, state="new", claim_by__lte=now)),
+        kind="sla_breached",
+        changes={"breached_at": now, "sla_status": SlaStatus.BREACHED},
+    )
+    result.at_risk = _mark_tickets(
+        now=now,
+        batch_size=batch_size,
+        pending=Q(closed_at__isnull=True, at_risk_at__isnull=True, warn_at__lte=now),
+        kind="sla_at_risk",
+        changes={"at_risk_at": now, "sla_status": SlaStatus.AT_RISK},
+    )
+    result.escalations_overdue = _mark_escalations(now)
+    return result
+
+
+NOTICES = {
+    "sla_at_risk": _("Ticket %(number)s is at risk of breaching its SLA."),
+    "sla_breached": _("Ticket %(number)s has breached its SLA."),
+}
+SUMMARIES = {
+    "sla_at_risk": _("%(count)d tickets became at risk of breaching their SLA."),
+    "sla_breached": _("%(count)d tickets breached their SLA."),
+    "escalation_overdue": _("%(count)d escalations are waiting for Support past their target."),
+}
+
+
+def _mark_tickets(*, now, batch_size, pending, kind, changes) -> int:
+    from .models import Notification, Ticket, TransitionLog
+
+    total = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                Ticket.objects.select_for_update(skip_locked=True)
+                .filter(pending)
+                .order_by("pk")
+                .values_list("pk", "state", "assignee_id")[:batch_size]
+            )
+            if not rows:
+                break
+            ids = [pk for pk, _state, _assignee in rows]
+            marks = {key: value for key, value in changes.items() if key != "sla_status"}
+            Ticket.objects.filter(pk__in=ids).update(**marks)
+            status = changes["sla_status"]
+            downgrade = Q() if status == SlaStatus.BREACHED else Q(breached_at__isnull=True)
+            Ticket.objects.filter(Q(pk__in=ids) & downgrade).update(sla_status=status)
+            if status == SlaStatus.BREACHED:  # a breach is also past the at-risk point
+                Ticket.objects.filter(pk__in=ids, at_risk_at__isnull=True).update(at_risk_at=now)
+            TransitionLog.objects.bulk_create(
+                TransitionLog(ticket_id=pk, at=now, transition=kind, from_state=state,
+                              to_state=state)
+                for pk, state, _assignee in rows
+            )  # fmt: skip
+            Notification.objects.bulk_create(
+                Notification(user_id=assignee, ticket_id=pk, kind=kind,
+                             message=NOTICES[kind] % {"number": f"T2-{pk:07d}"}, created_at=now)
+                for pk, _state, assignee in rows
+                if assignee is not None
+            )  # fmt: skip
+            total += len(rows)
+    _notify_supervisors(kind, total, now)
+    return total
+
+
+def _mark_escalations(now) -> int:
+    from .models import Escalation, EscalationStatus
+
+    with transaction.atomic():
+        overdue = Escalation.objects.filter(
+            status=EscalationStatus.OPEN, breached_at__isnull=True, due_at__lte=now
+        )
+        count = overdue.update(breached_at=now)
+    _notify_supervisors("escalation_overdue", count, now, include_support=True)
+    return count
+
+
+def _notify_supervisors(kind: str, count: int, now, include_support: bool = False) -> None:
+    """One summary per sweep for each supervisor (and Support), not one per ticket."""
+    from django.contrib.auth import get_user_model
+
+    from .models import Notification
+
+    if not count:
+        return
+    codenames = ["supervise", "answer_escalation"] if include_support else ["supervise"]
+    people = (
+        get_user_model()
+        .objects.filter(is_active=True, groups__permissions__codename__in=codenames)
+        .distinct()
+        .values_list("pk", flat=True)
+    )
+    message = SUMMARIES[kind] % {"count": count}
+    Notification.objects.bulk_create(
+        Notification(user_id=pk, kind=kind, message=message, created_at=now) for pk in people
+    )

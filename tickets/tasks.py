@@ -24,6 +24,16 @@ def fan_out_gamas_recovery(incident_id: int) -> int:
     return moved
 
 
+@shared_task
+def sla_sweep() -> dict:
+    """Mark SLA at-risk and breached tickets and overdue escalations (Celery beat, every minute)."""
+    from dataclasses import asdict
+
+    from .sla import sweep
+
+    return asdict(sweep())
+
+
 def _children_left(incident_id: int) -> bool:
     incident = GamasIncident.objects.get(pk=incident_id)
     if incident.state == "open":

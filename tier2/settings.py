@@ -34,11 +34,7 @@ def env_float(name: str, default: float) -> float:
 
 
 def env_list(name: str, default: str) -> list[str]:
-    return [
-        item.strip()
-        for item in os.environ.get(name, default).split(",")
-        if item.strip()
-    ]
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
 # --- Mode, secrets, hosts -------------------------------------------------------------------
@@ -50,16 +46,12 @@ PRODUCTION = TIER2_MODE == "production"
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or DEVELOPMENT_SECRET_KEY
 DEBUG = env_bool("DEBUG", default=not PRODUCTION)
-ALLOWED_HOSTS = env_list(
-    "ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver"
-)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 if PRODUCTION:
     if SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured(
-            "Production mode needs a SECRET_KEY of 32 or more characters."
-        )
+        raise ImproperlyConfigured("Production mode needs a SECRET_KEY of 32 or more characters.")
     if DEBUG:
         raise ImproperlyConfigured("Production mode refuses to start with DEBUG on.")
     if not ALLOWED_HOSTS:
@@ -148,9 +140,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "Asia/Jakarta"
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600)
-}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600)}
 
 if REDIS_URL:
     CACHES = {
@@ -250,16 +240,16 @@ TIER2_ADAPTERS = {
     for app in TIER2_ADAPTER_APPS
 }
 TIER2_ADAPTER_MAX_RETRIES = env_int("TIER2_ADAPTER_MAX_RETRIES", 4)
-TIER2_ADAPTER_RETRY_BACKOFF_SECONDS = env_float(
-    "TIER2_ADAPTER_RETRY_BACKOFF_SECONDS", 2.0
-)
+TIER2_ADAPTER_RETRY_BACKOFF_SECONDS = env_float("TIER2_ADAPTER_RETRY_BACKOFF_SECONDS", 2.0)
 # Outbox rows still undelivered after this many seconds are dispatched again.
-TIER2_OUTBOX_REDISPATCH_AFTER_SECONDS = env_int(
-    "TIER2_OUTBOX_REDISPATCH_AFTER_SECONDS", 60
-)
+TIER2_OUTBOX_REDISPATCH_AFTER_SECONDS = env_int("TIER2_OUTBOX_REDISPATCH_AFTER_SECONDS", 60)
 
 # --- Periodic jobs (Celery beat) ------------------------------------------------------------
 CELERY_BEAT_SCHEDULE = {
+    "sla-sweep": {
+        "task": "tickets.tasks.sla_sweep",
+        "schedule": timedelta(seconds=env_int("TIER2_SLA_SWEEP_SECONDS", 60)),
+    },
     "pull-nossa-tickets": {
         "task": "integrations.tasks.pull_nossa_tickets",
         "schedule": timedelta(seconds=env_int("TIER2_PULL_NOSSA_SECONDS", 60)),
