@@ -56,7 +56,7 @@ def _finish(call_id: int, *, status: str, response=None, error: str = "", durati
 def run_adapter_call(self, call_id: int) -> str:
     with transaction.atomic():
         call = (
-            AdapterCall.objects.select_for_update()
+            AdapterCall.objects.select_for_update(of=("self",))
             .select_related("ticket__service", "ticket__assignee", "log_entry")
             .filter(pk=call_id)
             .first()

@@ -13,9 +13,9 @@ REQUIRE_SERVICES = os.environ.get("TIER2_REQUIRE_SERVICES") == "1"
 
 
 def _missing(item) -> str | None:
-    if item.get_closest_marker("postgres") and not settings.DATABASES["default"][
-        "ENGINE"
-    ].endswith("postgresql"):
+    if item.get_closest_marker("postgres") and not settings.DATABASES["default"]["ENGINE"].endswith(
+        "postgresql"
+    ):
         return "needs PostgreSQL: set DATABASE_URL=postgres://..."
     if item.get_closest_marker("redis") and not settings.REDIS_URL:
         return "needs Redis: set REDIS_URL=redis://..."

@@ -9,6 +9,6 @@ class TicketsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from .roles import ensure_role_groups
+        from .roles import ensure_reference_data
 
-        post_migrate.connect(ensure_role_groups, sender=self)
+        post_migrate.connect(ensure_reference_data, sender=self)

@@ -561,5 +561,49 @@ class ImportJob(models.Model):
         return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
 
 
+
+class DailyFlowStats(models.Model):
+    """Roll-up per day, flow and site, kept as tickets arrive, close and breach, so dashboards
+    never aggregate the ticket table over weeks."""
+
+    day = models.DateField()
+    flow = models.CharField(max_length=16, choices=Flow.choices)
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    created = models.PositiveIntegerField(default=0)
+    closed = models.PositiveIntegerField(default=0)
+    closed_within_sla = models.PositiveIntegerField(default=0)
+    breached = models.PositiveIntegerField(default=0)
+    escalated = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "flow", "site"], name="dailyflow_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.flow} {self.site_id}"
+
+
+class DailyAgentStats(models.Model):
+    """Roll-up per day, agent and flow of the tickets the agent closed."""
+
+    day = models.DateField()
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    flow = models.CharField(max_length=16, choices=Flow.choices)
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    closed = models.PositiveIntegerField(default=0)
+    handle_seconds = models.PositiveBigIntegerField(default=0)
+    first_contact = models.PositiveIntegerField(default=0)
+    escalated = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "agent", "flow"], name="dailyagent_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.agent_id} {self.flow}"
+
+
 # The flow machines are proxy models of Ticket; importing them here registers them with Django.
 from . import flows  # noqa: E402, F401

@@ -64,9 +64,20 @@ def may_work_ticket(user, ticket) -> bool:
     return profile.site_id == ticket.site_id
 
 
-def ensure_role_groups(**kwargs) -> None:
-    """Create the four role groups with their permissions (run after every migrate)."""
+SITES = (("PST", "Pusat"), ("MLG", "Malang"))
+
+
+def ensure_reference_data(**kwargs) -> None:
+    """Create the two sites and the four role groups with their permissions.
+
+    Runs after every migrate and every test-database flush, so they always exist.
+    """
     from django.contrib.auth.models import Group, Permission
+
+    from .models import Site
+
+    for code, name in SITES:
+        Site.objects.get_or_create(code=code, defaults={"name": name})
 
     for role, codenames in ROLE_PERMISSIONS.items():
         group, _created = Group.objects.get_or_create(name=role)

@@ -12,13 +12,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition
 
 from integrations import outbox
 
-from . import roles, sla
+from . import roles, sla, stats
 from .exceptions import (
     ConcurrentChange,
     ConditionNotMet,
@@ -29,7 +30,7 @@ from .exceptions import (
     TransitionNotAllowed,
 )
 from .flows import FLOWS, FlowTicket, GamasIncidentMachine, as_flow
-from .flows.base import Input
+from .flows.base import CLOSED, Input
 from .models import (
     ContactAttempt,
     ContactOutcome,
@@ -232,6 +233,8 @@ def _apply(machine, name: str, actor, raw_inputs: dict | None = None, *, check_p
     after = AFTER_TRANSITION.get(name)
     if after is not None:
         after(machine, actor, inputs, from_state)
+    if is_ticket and machine.state == CLOSED:
+        _after_close(machine)
     return machine
 
 
@@ -288,8 +291,10 @@ def _answer_escalation(ticket, actor, inputs, from_state):
     _save(ticket)
 
 
-def _after_close(ticket, actor, inputs, from_state):
-    if not isinstance(ticket, Ticket) or ticket.gamas_incident_id is None:
+def _after_close(ticket: Ticket) -> None:
+    """Count the close for the dashboards; the last child closing closes a recovered gamas."""
+    stats.record_closed(ticket)
+    if ticket.gamas_incident_id is None:
         return
     incident = GamasIncidentMachine.objects.select_for_update().get(pk=ticket.gamas_incident_id)
     if incident.state == "recovered" and not incident.children.filter(closed_at__isnull=True):
@@ -299,9 +304,6 @@ def _after_close(ticket, actor, inputs, from_state):
 AFTER_TRANSITION = {
     "escalate": _open_escalation,
     "answer_escalation": _answer_escalation,
-    "close": _after_close,
-    "close_recovered": _after_close,
-    "close_unreachable": _after_close,
 }
 
 
@@ -392,6 +394,7 @@ def create_ticket(
                 ticket.slg_due = first_report or sla.slg_due(reported_at)
             ticket.refresh_queue_flag()
             ticket.save()
+            stats.record_created(ticket)
             _log(
                 ticket=ticket,
                 actor=actor,
@@ -691,9 +694,13 @@ def fan_out_recovery_batch(*, incident_id: int, batch_size: int | None = None) -
                     continue
                 ids = [pk for pk, _assignee in rows]
                 target = found.target
+                # Waiting for an agent again only if no agent still holds the ticket.
+                queued = target not in machine.unqueued_states
                 Ticket.objects.filter(pk__in=ids, state=source).update(
                     state=target,
-                    awaiting_agent=target not in machine.unqueued_states,
+                    awaiting_agent=Case(
+                        When(assignee__isnull=True, then=Value(queued)), default=Value(False)
+                    ),
                     updated_at=timezone.now(),
                 )
                 now = timezone.now()

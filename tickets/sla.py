@@ -146,6 +146,7 @@ SUMMARIES = {
 
 
 def _mark_tickets(*, now, batch_size, pending, kind, changes) -> int:
+    from . import stats
     from .models import Notification, Ticket, TransitionLog
 
     total = 0
@@ -155,11 +156,11 @@ def _mark_tickets(*, now, batch_size, pending, kind, changes) -> int:
                 Ticket.objects.select_for_update(skip_locked=True)
                 .filter(pending)
                 .order_by("pk")
-                .values_list("pk", "state", "assignee_id")[:batch_size]
+                .values_list("pk", "state", "assignee_id", "flow", "site_id")[:batch_size]
             )
             if not rows:
                 break
-            ids = [pk for pk, _state, _assignee in rows]
+            ids = [pk for pk, *_rest in rows]
             marks = {key: value for key, value in changes.items() if key != "sla_status"}
             Ticket.objects.filter(pk__in=ids).update(**marks)
             status = changes["sla_status"]
@@ -167,15 +168,16 @@ def _mark_tickets(*, now, batch_size, pending, kind, changes) -> int:
             Ticket.objects.filter(Q(pk__in=ids) & downgrade).update(sla_status=status)
             if status == SlaStatus.BREACHED:  # a breach is also past the at-risk point
                 Ticket.objects.filter(pk__in=ids, at_risk_at__isnull=True).update(at_risk_at=now)
+                stats.record_breached([(flow, site) for *_rest, flow, site in rows], now)
             TransitionLog.objects.bulk_create(
                 TransitionLog(ticket_id=pk, at=now, transition=kind, from_state=state,
                               to_state=state)
-                for pk, state, _assignee in rows
+                for pk, state, *_rest in rows
             )  # fmt: skip
             Notification.objects.bulk_create(
                 Notification(user_id=assignee, ticket_id=pk, kind=kind,
                              message=NOTICES[kind] % {"number": f"T2-{pk:07d}"}, created_at=now)
-                for pk, _state, assignee in rows
+                for pk, _state, assignee, *_rest in rows
                 if assignee is not None
             )  # fmt: skip
             total += len(rows)

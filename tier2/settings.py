@@ -56,6 +56,11 @@ if PRODUCTION:
         raise ImproperlyConfigured("Production mode refuses to start with DEBUG on.")
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("Production mode needs ALLOWED_HOSTS.")
+    if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
+        raise ImproperlyConfigured(
+            "Production mode needs DATABASE_URL (PostgreSQL) and REDIS_URL: the embedded "
+            "SQLite and eager Celery are for one machine only."
+        )
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
 

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('integrations', '0001_initial'),
-        ('tickets', '0002_sites'),
+        ('tickets', '0001_initial'),
     ]
 
     operations = [
