@@ -307,6 +307,13 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
                 condition=Q(closed_at__isnull=True, at_risk_at__isnull=True),
                 name="ticket_warn_pending",
             ),
+            # Dashboard tiles and ageing: open tickets grouped by flow, site and SLA status.
+            models.Index(
+                fields=["flow", "site", "sla_status", "created_at"],
+                condition=Q(closed_at__isnull=True),
+                name="ticket_open_by_flow_site",
+            ),
+            models.Index(fields=["created_at"], name="ticket_created_at"),
             models.Index(fields=["gamas_incident", "state"], name="ticket_gamas_state"),
             models.Index(fields=["nossa_number"], name="ticket_nossa_number"),
         ]
@@ -559,7 +566,6 @@ class ImportJob(models.Model):
     @property
     def progress_percent(self) -> int:
         return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
-
 
 
 class DailyFlowStats(models.Model):
