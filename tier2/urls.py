@@ -6,6 +6,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("tickets.urls")),
+    path("", include("tickets.urls_supervisor")),
     path("api/", include("tickets.api.urls")),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),

@@ -1,0 +1,3 @@
+"""Console pages for supervisors and Support: dashboard, SLG list, escalation desk."""
+
+urlpatterns: list = []
