@@ -44,8 +44,8 @@ def _finish(call_id: int, *, status: str, response=None, error: str = "", durati
         if response is not None:
             call.response = response
         call.save(update_fields=["status", "error", "duration_ms", "finished_at", "response"])
-        spec = SPECS[(call.app, call.operation)]
-        if status == CallStatus.SUCCEEDED and spec.apply and call.ticket_id:
+        spec = SPECS.get((call.app, call.operation))
+        if status == CallStatus.SUCCEEDED and spec and spec.apply and call.ticket_id:
             ticket = Ticket.objects.select_for_update().get(pk=call.ticket_id)
             changed = spec.apply(ticket, response)
             ticket.save(update_fields=[*changed, "updated_at"])

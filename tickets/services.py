@@ -661,9 +661,9 @@ def transition_incident(*, incident_id: int, name: str, actor, inputs: dict | No
             raise TransitionNotAllowed(_("No such incident.")) from missing
         _apply(incident, name, actor, inputs)
         if name == "recover":
-            from .tasks import fan_out_gamas_recovery
+            from .tasks import start_gamas_fan_out
 
-            transaction.on_commit(lambda: fan_out_gamas_recovery.delay(incident.pk))
+            transaction.on_commit(lambda: start_gamas_fan_out(incident.pk))
         return incident
 
 

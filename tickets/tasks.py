@@ -1,9 +1,14 @@
 """Background jobs of the ticket flows. Tasks take ids and re-read rows."""
 
+import logging
+
 from celery import shared_task
 from django.conf import settings
+from kombu.exceptions import OperationalError
 
 from .models import GamasIncident, Ticket
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -32,6 +37,35 @@ def sla_sweep() -> dict:
     from .sla import sweep
 
     return asdict(sweep())
+
+
+def start_gamas_fan_out(incident_id: int) -> None:
+    """Send the fan-out to Celery; if the broker is down, `resume_gamas_fan_outs` sends it."""
+    try:
+        fan_out_gamas_recovery.delay(incident_id)
+    except OperationalError:
+        log.warning(
+            "Broker unreachable: gamas %s fan-out waits for the next resume sweep.", incident_id
+        )
+
+
+@shared_task
+def resume_gamas_fan_outs() -> int:
+    """Start again the fan-out of every recovered incident that still has waiting children
+    (a broker outage at recovery time, or a lost worker). Safe to repeat: batches skip moved
+    children."""
+    incidents = (
+        Ticket.objects.filter(
+            gamas_incident__state="recovered", state__in=("waiting_recovery", "linked_to_gamas")
+        )
+        .values_list("gamas_incident_id", flat=True)
+        .distinct()
+    )
+    started = 0
+    for incident_id in incidents:
+        start_gamas_fan_out(incident_id)
+        started += 1
+    return started
 
 
 def _children_left(incident_id: int) -> bool:

@@ -139,6 +139,9 @@ CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = env_bool("CELERY_TASK_EAGER_PROPAGATES", False)
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
+# Nothing reads task results (effects are in the database); without them a broker outage
+# fails `.delay()` fast with kombu's OperationalError instead of retrying a result backend.
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -266,6 +269,10 @@ CELERY_BEAT_SCHEDULE = {
     "pull-force-close-list": {
         "task": "integrations.tasks.pull_force_closed_tickets",
         "schedule": timedelta(seconds=env_int("TIER2_PULL_FORCE_CLOSE_SECONDS", 900)),
+    },
+    "resume-gamas-fan-outs": {
+        "task": "tickets.tasks.resume_gamas_fan_outs",
+        "schedule": timedelta(seconds=env_int("TIER2_OUTBOX_SWEEP_SECONDS", 30)),
     },
     "redispatch-outbox": {
         "task": "integrations.tasks.redispatch_outbox",

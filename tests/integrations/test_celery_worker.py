@@ -7,7 +7,6 @@ The worker is pointed at pytest-django's test database, so the test uses `transa
 its rows are committed and visible to the worker.
 """
 
-import importlib
 import os
 import signal
 import socket
@@ -25,7 +24,7 @@ from django.db import connection
 from integrations.models import AdapterCall
 from tests import factories
 from tickets import services
-from tickets.models import Site, Ticket, TransitionLog
+from tickets.models import Ticket, TransitionLog
 from tier2.celery import app
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -33,14 +32,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WORKER_READY_SECONDS = 45
 FAN_OUT_SECONDS = 60
-# The two contact-centre sites that a data migration creates; a transactional test's flush
-# removes them, so they are put back before and after.
-SITES = importlib.import_module("tickets.migrations.0002_sites").SITES
-
-
-def _ensure_sites() -> None:
-    for code, name in SITES:
-        Site.objects.get_or_create(code=code, defaults={"name": name})
 
 
 def _test_database_url() -> str:
@@ -59,14 +50,6 @@ def _test_database_url() -> str:
 def _log_tail(path: Path, lines: int = 60) -> str:
     text = path.read_text(errors="replace") if path.exists() else ""
     return "\n".join(text.splitlines()[-lines:]) or "(the worker wrote nothing)"
-
-
-@pytest.fixture
-def sites_kept(django_db_blocker):
-    """Put the seeded sites back after the transactional flush (this fixture tears down last)."""
-    yield
-    with django_db_blocker.unblock():
-        _ensure_sites()
 
 
 @pytest.fixture
@@ -123,10 +106,7 @@ def celery_worker(transactional_db, tmp_path):
         app.control.purge()
 
 
-def test_worker_moves_every_gamas_child_to_verifying_after_recovery(
-    sites_kept, celery_worker, supervisor
-):
-    _ensure_sites()
+def test_worker_moves_every_gamas_child_to_verifying_after_recovery(celery_worker, supervisor):
     incident = services.open_incident(
         title="Fiber cut at ODP-WRK-001", area_level="odp", area_code="ODP-WRK-001",
         actor=supervisor,
