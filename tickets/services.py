@@ -451,7 +451,8 @@ def claim_ticket(*, ticket_id: int, agent, expected_state: str | None = None) ->
             raise TransitionForbidden(_("This ticket is not in a queue you work."))
         if ticket.assignee_id is None and not ticket.awaiting_agent:
             raise TransitionNotAllowed(_("This ticket is not waiting for an agent."))
-        if ticket.assignee_id == agent.pk and ticket.state != "new":
+        takes_claim_step = ticket.state == "new" and hasattr(type(ticket), "claim")
+        if ticket.assignee_id == agent.pk and not takes_claim_step:
             return ticket  # already theirs: taking it twice changes nothing
         return _take(ticket, agent)
 

@@ -9,6 +9,8 @@ from kombu.exceptions import OperationalError
 from .models import GamasIncident, Ticket
 
 log = logging.getLogger(__name__)
+# States of an incident's children that its recovery moves on (see each flow's gamas_recovered).
+WAITING_FOR_RECOVERY = ("linked", "waiting_recovery", "linked_to_gamas")
 
 
 @shared_task(acks_late=True)
@@ -56,7 +58,7 @@ def resume_gamas_fan_outs() -> int:
     children."""
     incidents = (
         Ticket.objects.filter(
-            gamas_incident__state="recovered", state__in=("waiting_recovery", "linked_to_gamas")
+            gamas_incident__state="recovered", state__in=WAITING_FOR_RECOVERY
         )
         .values_list("gamas_incident_id", flat=True)
         .distinct()
@@ -73,5 +75,5 @@ def _children_left(incident_id: int) -> bool:
     if incident.state == "open":
         return False
     return Ticket.objects.filter(
-        gamas_incident_id=incident_id, state__in=("waiting_recovery", "linked_to_gamas")
+        gamas_incident_id=incident_id, state__in=WAITING_FOR_RECOVERY
     ).exists()

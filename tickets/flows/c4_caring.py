@@ -26,7 +26,9 @@ from .base import (
 def issue_handled(ticket) -> bool:
     if ticket.state != "issue_found":
         return True
-    return ticket.escalations.filter(status=EscalationStatus.ANSWERED).exists()
+    return ticket.escalations.filter(
+        status=EscalationStatus.ANSWERED, from_state="issue_found"
+    ).exists()
 
 
 class C4CaringTicket(FlowTicket):

@@ -95,7 +95,9 @@ class GamasTicket(FlowTicket):
         self.claimed_at = None
 
     @step(
-        source="waiting_recovery",
+        # A report still `linked` (its agent has not set it waiting yet, or was released) is
+        # moved on too, so no report is stranded by a recovery.
+        source=("linked", "waiting_recovery"),
         target="verifying",
         label=_("Gamas recovered"),
         permission=system,

@@ -1,0 +1,882 @@
+"""Bulk ticket generator: N tickets over every flow, state, site, priority and age, fast.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/tier2_bench \\
+        .venv/bin/python bench/generate_tickets.py --tickets 1000000
+
+Creates customers and their lines, a few gamas incidents, bench agents (`bench-agent-PST-01`,
+the names `bench/claim_rate.py` uses) plus the demo users of `manage.py load_demo`, then N
+tickets: created over the last --days, most closed (with closing code, agent and close time),
+the rest open in every state of their flow's machine, with SLA deadlines and marks, NOSSA
+numbers, Fresh Lapul links to an earlier close on the same line, and gamas children in their
+incident's area. --log also writes each ticket's transition log (the cheapest path of its
+machine to its state, as `load_demo` walks it).
+
+On PostgreSQL the rows go in with COPY (one transaction per --batch); on SQLite with
+bulk_create. Nothing about the database is changed for the load beyond the session setting
+`synchronous_commit = off`. The dashboards' daily roll-ups are rebuilt and the tables analysed
+at the end. Rows are added to what is there: run it twice for twice the tickets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import queue
+import random
+import sys
+import threading
+import time
+from bisect import bisect
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import accumulate
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tier2.settings")
+
+# Share of each flow in the generated tickets.
+FLOW_SHARES = {
+    "nossa": 34,
+    "callback": 14,
+    "gamas": 12,
+    "c4_caring": 6,
+    "force_close": 10,
+    "fresh_lapul": 8,
+    "ideas": 16,
+}
+PRIORITY_SHARES = {1: 5, 2: 15, 3: 70, 4: 10}  # critical, high, normal, low
+OPEN_SHARE = 0.10  # tickets still open (default of --open-share); the rest are closed
+NEW_SHARE_OF_OPEN = 0.30  # of the open ones, still waiting in the queue
+DEMO_AGENT_SHARE = 0.01  # worked tickets that went to the demo agents (the rest: bench agents)
+# States in which an agent no longer holds the ticket although it is open.
+UNHELD_STATES = frozenset({"new", "waiting_recovery"})
+OPEN_INCIDENT_STATES = frozenset({"linked", "waiting_recovery", "linked_to_gamas"})
+RECOVERED_INCIDENT_STATES = frozenset({"verifying", "not_recovered", "converted"})
+REACHED_STATES = frozenset(
+    {"resolved_on_call", "nossa_ticket_created", "cared", "issue_found", "confirmed_ok"}
+    | {"not_ok", "reopened", "accepted", "order_entered", "declined"}
+)
+UNREACHABLE_STATES = frozenset({"unreachable"})
+
+
+def setup_django() -> None:
+    import django
+
+    django.setup()
+
+
+@dataclass
+class Result:
+    tickets: int = 0
+    customers: int = 0
+    services: int = 0
+    incidents: int = 0
+    log_rows: int = 0
+    seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.tickets / self.seconds if self.seconds else 0.0
+
+
+# --- Writing rows: COPY on PostgreSQL, bulk_create elsewhere ------------------------------------
+def _escape(text: str) -> str:
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+        text = text.replace("\r", "\\r")
+    return text
+
+
+def _encoder(model_field):
+    """A function turning a Python value into COPY text format for this field."""
+    from django.db import models
+
+    if isinstance(model_field, models.DateTimeField):
+        return lambda value: "\\N" if value is None else value.isoformat()
+    if isinstance(model_field, models.BooleanField):
+        return lambda value: "\\N" if value is None else ("t" if value else "f")
+    if isinstance(model_field, models.JSONField):
+        return lambda value: "\\N" if value is None else _escape(json.dumps(value))
+    if isinstance(model_field, models.DateField):
+        return lambda value: "\\N" if value is None else value.isoformat()
+    if isinstance(model_field, models.CharField | models.TextField):
+        return lambda value: "\\N" if value is None else _escape(value)
+    return lambda value: "\\N" if value is None else str(value)
+
+
+class Table:
+    """How to write dict rows of one model: every concrete column, in order.
+
+    A column the generator does not fill takes the field's default, so a new field with a
+    default does not break the generator; one without a default stops it with its name.
+    """
+
+    def __init__(self, model, *, with_id: bool = True):
+        self.model = model
+        self.fields = [
+            item for item in model._meta.concrete_fields if with_id or not item.primary_key
+        ]
+        self.columns = [item.column for item in self.fields]
+        self.names = [item.attname for item in self.fields]
+        self.encoders = [_encoder(item) for item in self.fields]
+        # Columns the generator leaves out take the field's default ("" for text, None when
+        # nullable); a field with none must be filled by the generator (`check` says which).
+        self.defaults = {
+            item.attname: item.get_default()
+            for item in self.fields
+            if item.has_default() or item.null or item.primary_key or item.empty_strings_allowed
+        }
+        self.required = [item.attname for item in self.fields if item.attname not in self.defaults]
+
+    def check(self, row: dict) -> None:
+        unknown = [name for name in self.required if name not in row]
+        if unknown:
+            raise SystemExit(
+                f"{self.model.__name__} has fields the generator does not fill and that have "
+                f"no default: {unknown}. Teach bench/generate_tickets.py about them."
+            )
+
+    def tsv(self, rows: list[dict]) -> io.StringIO:
+        buffer = io.StringIO()
+        defaults, names, encoders = self.defaults, self.names, self.encoders
+        write = buffer.write
+        for row in rows:
+            write(
+                "\t".join(
+                    [
+                        encode(row[name] if name in row else defaults[name])
+                        for name, encode in zip(names, encoders, strict=True)
+                    ]
+                )
+            )
+            write("\n")
+        buffer.seek(0)
+        return buffer
+
+    def prepare(self, connection, rows: list[dict]):
+        """What `write` sends: COPY text on PostgreSQL (made here, in the generating thread),
+        model instances elsewhere."""
+        if rows:
+            self.check(rows[0])
+        if connection.vendor == "postgresql":
+            return self.tsv(rows)
+        known = set(self.names)
+        return [
+            self.model(**{key: value for key, value in row.items() if key in known}) for row in rows
+        ]
+
+    def insert(self, connection, rows: list[dict]) -> None:
+        self.write(connection, self.prepare(connection, rows))
+
+    def write(self, connection, prepared) -> None:
+        if connection.vendor != "postgresql":
+            self.model.objects.bulk_create(prepared, batch_size=2000)
+            return
+        table = connection.ops.quote_name(self.model._meta.db_table)
+        columns = ", ".join(connection.ops.quote_name(column) for column in self.columns)
+        with connection.cursor() as cursor:
+            cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", prepared)
+
+
+class BatchWriter:
+    """Inserts batches in one transaction each; on PostgreSQL from a second thread with its own
+    connection, so Python builds the next batch while the database takes this one (COPY waits
+    on the server without holding the GIL). Bounded: at most two batches wait in memory."""
+
+    def __init__(self, connection, *, progress):
+        self.threaded = connection.vendor == "postgresql"
+        self.progress = progress
+        self.error: BaseException | None = None
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.thread = threading.Thread(target=self._run, name="copy-writer", daemon=True)
+        if self.threaded:
+            self.thread.start()
+
+    def put(self, batch: list[tuple]) -> None:
+        """`batch`: (table, prepared rows, count) in insertion order."""
+        if self.error is not None:
+            raise self.error
+        if self.threaded:
+            self.queue.put(batch)
+        else:
+            self._write(batch)
+
+    def close(self) -> None:
+        if self.threaded:
+            self.queue.put(None)
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _write(self, batch) -> None:
+        from django.db import connection, transaction
+
+        with transaction.atomic():
+            _session_settings(connection)
+            for table, prepared, _count in batch:
+                table.write(connection, prepared)
+        self.progress(batch)
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        try:
+            while (batch := self.queue.get()) is not None:
+                if self.error is None:
+                    try:
+                        self._write(batch)
+                    except Exception as problem:  # noqa: BLE001 - handed to the main thread
+                        self.error = problem
+        finally:
+            connection.close()
+
+
+def reserve_ids(connection, model, count: int) -> list[int]:
+    """Primary keys for `count` new rows, so rows can point at each other before insertion."""
+    table = model._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [table, count],
+            )
+            return [row[0] for row in cursor.fetchall()]
+    from django.db.models import Max
+
+    start = (model.objects.aggregate(top=Max("pk"))["top"] or 0) + 1
+    return list(range(start, start + count))
+
+
+# --- The world the tickets live in ----------------------------------------------------------------
+@dataclass
+class World:
+    service_ids: list[int]
+    by_olt: dict[str, list[int]]
+    site_ids: list[int]  # by the routing rule: sites ordered by code, picked by last digit
+    malang_id: int
+    agents: dict[tuple[int, str], list[int]]  # (site id, flow) -> bench and demo agent ids
+    demo_agents: dict[tuple[int, str], list[int]]
+    campaigns: dict[str, list[int]]
+    open_incidents: list[tuple[int, str]]
+    recovered_incidents: list[tuple[int, str]]
+    closed_incidents: list[tuple[int, str]]
+
+
+def ensure_agents(per_site: int) -> tuple[dict, dict]:
+    """Bench agents (`bench-agent-<site>-NN`, as claim_rate.py names them) and the demo users."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from tickets.management.commands.load_demo import DEMO_USERS, ensure_demo_users
+    from tickets.models import AgentProfile, Flow, Site
+
+    user_model = get_user_model()
+    demo = ensure_demo_users(set_passwords=False)
+    group = Group.objects.get(name="Agent")
+    agents: dict[tuple[int, str], list[int]] = defaultdict(list)
+    demo_agents: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for site in Site.objects.all():
+        flows = [flow for flow in Flow.values if flow != Flow.C4_CARING or site.code == "MLG"]
+        for number in range(1, per_site + 1):
+            user, created = user_model.objects.get_or_create(
+                username=f"bench-agent-{site.code}-{number:02d}"
+            )
+            if created:
+                user.set_unusable_password()
+                user.save()
+                user.groups.add(group)
+            AgentProfile.objects.update_or_create(
+                user=user,
+                defaults={"site": site, "flows": flows, "agent_code": user.username[-12:]},
+            )
+            for flow in flows:
+                agents[(site.pk, flow)].append(user.pk)
+    for spec in DEMO_USERS:
+        if spec.site:
+            site_id = Site.objects.get(code=spec.site).pk
+            for flow in spec.flows:
+                demo_agents[(site_id, flow)].append(demo[spec.username].pk)
+    return dict(agents), dict(demo_agents)
+
+
+def make_world(connection, *, services: int, rng: random.Random, agents_per_site: int, log):
+    from django.contrib.auth import get_user_model
+
+    from tickets.management.commands.load_demo import (
+        AREAS,
+        EMAIL_DOMAINS,
+        PACKAGES,
+        ensure_demo_campaigns,
+        person_name,
+        phone_number,
+        random_network,
+        street_address,
+    )
+    from tickets.models import Customer, GamasIncident, Service, Site
+
+    agents, demo_agents = ensure_agents(agents_per_site)
+    campaigns = {
+        flow: [campaign.pk for campaign in items] for flow, items in ensure_demo_campaigns().items()
+    }
+    customer_count = max(1, int(services * 0.85))
+    customer_ids = reserve_ids(connection, Customer, customer_count)
+    customers = []
+    for pk in customer_ids:
+        first, last = person_name(rng)
+        area = AREAS[pk % len(AREAS)]
+        email = ""
+        if rng.random() < 0.6:
+            email = f"{first}.{last}{pk % 1000}@{rng.choice(EMAIL_DOMAINS)}".lower()
+        customers.append(
+            {
+                "id": pk,
+                "name": f"{first} {last}",
+                "phone": phone_number(rng),
+                "email": email,
+                "address": street_address(rng, area),
+            }
+        )
+    service_ids = reserve_ids(connection, Service, services)
+    lines = []
+    by_olt: dict[str, list[int]] = defaultdict(list)
+    for index, pk in enumerate(service_ids):
+        area = rng.choice(AREAS)
+        olt, odp = random_network(rng, area)
+        # prefix + 8 digits from 10000000: never the demo numbers (prefix + "00" + 6 digits).
+        lines.append(
+            {
+                "id": pk,
+                "service_number": f"{area.prefix}{10_000_000 + pk:08d}",
+                "customer_id": customer_ids[index % len(customer_ids)],
+                "package": rng.choice(PACKAGES),
+                "address": street_address(rng, area),
+                "sto": area.sto,
+                "olt": olt,
+                "odp": odp,
+            }
+        )
+        by_olt[olt].append(pk)
+    from django.db import transaction
+
+    with transaction.atomic():
+        _session_settings(connection)
+        for start in range(0, len(customers), 50_000):
+            Table(Customer).insert(connection, customers[start : start + 50_000])
+        for start in range(0, len(lines), 50_000):
+            Table(Service).insert(connection, lines[start : start + 50_000])
+    log(f"  {len(customers):,} customers, {len(lines):,} lines")
+
+    supervisor = get_user_model().objects.get(username="supervisor")
+    now_ = _now()
+    incidents = {"open": [], "recovered": [], "closed": []}
+    olt_codes = rng.sample(sorted(by_olt), k=min(24, len(by_olt)))
+    for number, olt in enumerate(olt_codes):
+        kind = ("open", "recovered", "closed")[number % 3]
+        opened = now_ - timedelta(hours=rng.uniform(2, 48))
+        incident = GamasIncident.objects.create(
+            title=f"Gangguan massal {olt}",
+            area_level="olt",
+            area_code=olt,
+            state=kind,
+            opened_at=opened,
+            recovered_at=None if kind == "open" else opened + timedelta(hours=rng.uniform(1, 2)),
+            closed_at=opened + timedelta(hours=3) if kind == "closed" else None,
+            closing_code="RECOVERED" if kind == "closed" else "",
+            opened_by=supervisor,
+        )
+        incidents[kind].append((incident.pk, olt))
+    sites = list(Site.objects.order_by("code"))
+    return World(
+        service_ids=service_ids,
+        by_olt=dict(by_olt),
+        site_ids=[site.pk for site in sites],
+        malang_id=next(site.pk for site in sites if site.code == "MLG"),
+        agents=agents,
+        demo_agents=demo_agents,
+        campaigns=campaigns,
+        open_incidents=incidents["open"],
+        recovered_incidents=incidents["recovered"],
+        closed_incidents=incidents["closed"],
+    ), len(customers)
+
+
+def _now() -> datetime:
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def _session_settings(connection) -> None:
+    """Per-transaction only: do not wait for the WAL flush at each batch's commit."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+
+
+# --- What each flow's tickets can look like -----------------------------------------------------
+@dataclass
+class FlowShape:
+    code: str
+    states: list[str]
+    open_states: list[str]
+    closing_codes: list[str]
+    unqueued: frozenset[str]
+    escalation_returns: list[str]
+    paths: dict[str, list]  # state -> [(name, source, target, by_system)]
+    policies: dict[int, tuple]  # priority -> (claim, resolve, business-hours policy or None)
+    answer_minutes: int  # Support's answer target (normal priority)
+
+
+def flow_shapes() -> dict[str, FlowShape]:
+    from tickets import sla
+    from tickets.flows import FLOWS
+    from tickets.flows.base import CLOSED, ESCALATED, system
+    from tickets.management.commands.load_demo import cheapest_paths, machine_steps
+
+    shapes = {}
+    for code, machine in FLOWS.items():
+        best = cheapest_paths(machine)
+        permission = {step.name: found.permission for step, found in machine_steps(machine)}
+        answer = getattr(machine, "answer_escalation", None)
+        returns = []
+        if answer is not None:
+            for found in answer._django_fsm.transitions.values():
+                returns = list(getattr(found.target, "allowed_states", []) or [])
+        paths = {}
+        for state, path in best.items():
+            paths[state] = [
+                (step.name, step.source, step.target, permission[step.name] is system)
+                for step in path
+            ]
+        escalate = next(
+            (
+                (step.name, step.source, step.target)
+                for step, _found in machine_steps(machine)
+                if step.target == ESCALATED
+            ),
+            None,
+        )
+        for source in returns:
+            if escalate and source in best:
+                paths[f"{ESCALATED}:{source}"] = [
+                    *paths[source],
+                    (escalate[0], source, ESCALATED, False),
+                ]
+        policies = {}
+        for priority in PRIORITY_SHARES:
+            policy = sla.policy_for(code, priority)
+            policies[priority] = (
+                timedelta(minutes=policy.claim_minutes),
+                timedelta(minutes=policy.resolve_minutes),
+                policy if policy.business_hours_only else None,
+            )
+        shapes[code] = FlowShape(
+            code=code,
+            states=list(machine.states),
+            open_states=[state for state in machine.states if state != CLOSED],
+            closing_codes=[item for item, _label in machine.closing_codes],
+            unqueued=frozenset(machine.unqueued_states),
+            escalation_returns=[state for state in returns if state in best],
+            paths=paths,
+            policies=policies,
+            answer_minutes=sla.policy_for(code, 3).escalation_answer_minutes,
+        )
+    return shapes
+
+
+# --- The tickets ----------------------------------------------------------------------------------
+class TicketMaker:
+    def __init__(
+        self,
+        *,
+        world: World,
+        shapes: dict[str, FlowShape],
+        rng,
+        days: int,
+        now,
+        open_share: float = OPEN_SHARE,
+    ):
+        from django.conf import settings
+
+        from tickets.services import FAULT_FLOWS
+
+        self.world, self.shapes, self.rng, self.now = world, shapes, rng, now
+        self.open_share = open_share
+        self.span = timedelta(days=days).total_seconds()
+        self.risk_share = settings.TIER2_SLA_AT_RISK_SHARE
+        self.slg = timedelta(hours=settings.TIER2_SLG_HOURS)
+        self.max_attempts = settings.TIER2_MAX_CONTACT_ATTEMPTS
+        self.fault_flows = frozenset(FAULT_FLOWS)
+        self.flows = list(FLOW_SHARES)
+        self.flow_weights = list(accumulate(FLOW_SHARES.values()))
+        self.priorities = list(PRIORITY_SHARES)
+        self.priority_weights = list(accumulate(PRIORITY_SHARES.values()))
+        self.recent_closed: list[tuple[int, int, datetime]] = []
+        from tickets.management.commands.load_demo import SUMMARIES
+
+        self.summaries = {flow: SUMMARIES.get(flow) or SUMMARIES["fault"] for flow in FLOW_SHARES}
+        self.escalation_answer = {
+            flow: timedelta(minutes=shape.answer_minutes) for flow, shape in shapes.items()
+        }
+
+    def _pick(self, items, cumulative):
+        return items[bisect(cumulative, self.rng.random() * cumulative[-1])]
+
+    def _agent(self, site_id: int, flow: str) -> int | None:
+        world, rng = self.world, self.rng
+        pool = world.demo_agents if rng.random() < DEMO_AGENT_SHARE else world.agents
+        choices = pool.get((site_id, flow)) or world.agents.get((site_id, flow))
+        return rng.choice(choices) if choices else None
+
+    def _deadline(self, start: datetime, within: timedelta, policy) -> datetime:
+        if policy is None:
+            return start + within
+        from tickets.sla import add_working_minutes
+
+        return add_working_minutes(start, int(within.total_seconds() // 60), policy)
+
+    def ticket(self, pk: int) -> dict:
+        rng, now, world = self.rng, self.now, self.world
+        flow = self._pick(self.flows, self.flow_weights)
+        shape = self.shapes[flow]
+        priority = self._pick(self.priorities, self.priority_weights)
+        if flow == "fresh_lapul":
+            priority = max(1, priority - 1)
+        claim_within, resolve_within, policy = shape.policies[priority]
+        is_open = rng.random() < self.open_share
+        if is_open:
+            if rng.random() < NEW_SHARE_OF_OPEN:
+                state = "new"
+            else:
+                state = rng.choice(shape.open_states[1:] or shape.open_states)
+            age = min(resolve_within * rng.uniform(0.02, 1.4), timedelta(seconds=self.span))
+            if state == "new":
+                age = claim_within * rng.uniform(0.05, 1.3)
+            created = now - age
+        else:
+            state = "closed"
+            created = now - timedelta(seconds=rng.random() * self.span)
+
+        incident_id, service_id = None, None
+        if state in OPEN_INCIDENT_STATES and world.open_incidents:
+            incident_id, olt = rng.choice(world.open_incidents)
+        elif flow == "gamas" and state in RECOVERED_INCIDENT_STATES and world.recovered_incidents:
+            incident_id, olt = rng.choice(world.recovered_incidents)
+        elif flow == "gamas" and state == "closed" and world.closed_incidents:
+            incident_id, olt = rng.choice(world.closed_incidents + world.recovered_incidents)
+        if incident_id is not None:
+            service_id = rng.choice(world.by_olt[olt])
+        previous_id = None
+        if flow == "fresh_lapul" and self.recent_closed:
+            prior_id, prior_service, prior_closed = rng.choice(self.recent_closed)
+            if prior_closed < created:
+                previous_id, service_id = prior_id, prior_service
+        if service_id is None:
+            service_id = rng.choice(world.service_ids)
+        if flow == "c4_caring":
+            site_id = world.malang_id
+        else:
+            site_id = world.site_ids[(service_id % 10) % len(world.site_ids)]
+
+        claim_by = self._deadline(created, claim_within, policy)
+        resolve_by = self._deadline(created, resolve_within, policy)
+        warn_at = created + (resolve_by - created) * self.risk_share
+        escalated_from = ""
+        if state == "escalated" and shape.escalation_returns:
+            escalated_from = rng.choice(shape.escalation_returns)
+
+        held = state not in UNHELD_STATES and not (
+            flow == "gamas" and state in RECOVERED_INCIDENT_STATES and rng.random() < 0.5
+        )
+        assignee = self._agent(site_id, flow) if held else None
+        claimed_at = None
+        if assignee is not None:
+            claimed_at = created + claim_within * rng.uniform(0.1, 1.05)
+        closed_at, closing_code = None, ""
+        if state == "closed":
+            closed_at = min(created + resolve_within * rng.uniform(0.05, 1.1), now)
+            if claimed_at is not None and claimed_at > closed_at:
+                claimed_at = created + (closed_at - created) / 2
+            closing_code = rng.choice(shape.closing_codes) if shape.closing_codes else ""
+        elif claimed_at is not None and claimed_at > now:
+            claimed_at = created + (now - created) / 2
+        last = closed_at or (claimed_at or created) + (now - (claimed_at or created)) * 0.5
+
+        failed, outcome = 0, ""
+        if state in UNREACHABLE_STATES or "UNREACHABLE" in closing_code:
+            failed, outcome = self.max_attempts, "no_answer"
+        elif state in REACHED_STATES or state == "closed":
+            outcome = "answered"
+        elif state == "contacting":
+            failed = rng.randint(0, self.max_attempts - 1)
+            outcome = "no_answer" if failed else ""
+
+        # SLA marks, as the sweep would have set them while the ticket was open.
+        end = closed_at or now
+        breach = resolve_by if resolve_by < end else None
+        waited_until = claimed_at or (None if state == "new" else created)
+        if claim_by < end and (waited_until is None or waited_until > claim_by):
+            breach = min(breach or claim_by, claim_by)
+        risk = warn_at if warn_at < end else None
+        if breach is not None and (risk is None or breach < risk):
+            risk = breach
+        status = "ok" if risk is None else ("breached" if breach is not None else "at_risk")
+
+        source_system = source_ref = nossa = ""
+        if flow in ("nossa", "force_close") or (flow == "fresh_lapul" and pk % 2):
+            nossa = f"IN{20_000_000 + pk:08d}"
+            source_system, source_ref = ("nossa-fc" if flow == "force_close" else "nossa"), nossa
+        elif flow == "callback" or flow == "fresh_lapul":
+            source_system, source_ref = "callback", f"CB{3_000_000_000 + pk}"
+        elif flow == "gamas":
+            source_system = "ivr"
+        category, summary = rng.choice(self.summaries[flow])
+        campaign_ids = world.campaigns.get(flow)
+        campaign_id = rng.choice(campaign_ids) if campaign_ids else None
+
+        row = {
+            "id": pk,
+            "flow": flow,
+            "state": state,
+            "priority": priority,
+            "service_id": service_id,
+            "site_id": site_id,
+            "category": category,
+            "summary": summary,
+            "source_system": source_system,
+            "source_ref": source_ref,
+            "nossa_number": nossa,
+            "gamas_incident_id": incident_id,
+            "previous_ticket_id": previous_id,
+            "campaign_id": campaign_id,
+            "assignee_id": assignee,
+            "claimed_at": claimed_at,
+            "awaiting_agent": assignee is None and state not in shape.unqueued,
+            "claim_by": claim_by,
+            "resolve_by": resolve_by,
+            "slg_due": created + self.slg if flow in self.fault_flows else None,
+            "sla_status": status,
+            "warn_at": warn_at,
+            "sla_paused_seconds": 0,
+            "at_risk_at": risk,
+            "breached_at": breach,
+            "escalated_from": escalated_from,
+            "failed_attempts": failed,
+            "last_contact_outcome": outcome,
+            "closing_code": closing_code,
+            "facts": {},
+            "created_at": created,
+            "updated_at": last,
+            "closed_at": closed_at,
+        }
+        if state == "closed" and flow in ("nossa", "callback"):
+            self.recent_closed.append((pk, service_id, closed_at))
+            if len(self.recent_closed) > 50_000:
+                del self.recent_closed[:10_000]
+        return row
+
+    def escalation(self, row: dict) -> dict | None:
+        """The open escalation of a ticket waiting for Support, as the Support desk lists it."""
+        if row["state"] != "escalated" or row["assignee_id"] is None:
+            return None
+        start = row["claimed_at"] or row["created_at"]
+        raised = start + (self.now - start) * self.rng.uniform(0.3, 0.9)
+        due = raised + self.escalation_answer[row["flow"]]
+        return {
+            "ticket_id": row["id"],
+            "raised_by_id": row["assignee_id"],
+            "raised_at": raised,
+            "reason": "Mohon bantuan Support: data pelanggan tidak sesuai.",
+            "from_state": row["escalated_from"],
+            "status": "open",
+            "due_at": due,
+            "breached_at": due if due < self.now else None,
+        }
+
+    def log_rows(self, row: dict) -> list[dict]:
+        """The ticket's transition log: arrival, then the cheapest path to its state."""
+        shape = self.shapes[row["flow"]]
+        state = row["state"]
+        key = f"escalated:{row['escalated_from']}" if row["escalated_from"] else state
+        path = shape.paths.get(key) or shape.paths.get(state) or []
+        start, end = row["created_at"], row["updated_at"]
+        claimed = row["claimed_at"]
+        rows = [
+            {
+                "ticket_id": row["id"],
+                "actor_id": None,
+                "at": start,
+                "transition": "arrive",
+                "from_state": "",
+                "to_state": "new",
+                "data": {},
+            }
+        ]
+        moment, second = start, timedelta(seconds=1)
+        for index, (name, source, target, by_system) in enumerate(path):
+            if name == "claim" and claimed is not None:
+                step_at = claimed
+            else:  # each step takes an equal share of the time left until the last one
+                step_at = moment + (end - moment) / (len(path) - index)
+            moment = max(step_at, moment + second)
+            rows.append(
+                {
+                    "ticket_id": row["id"],
+                    "actor_id": None if by_system else row["assignee_id"],
+                    "at": moment,
+                    "transition": name,
+                    "from_state": source,
+                    "to_state": target,
+                    "data": {},
+                }
+            )
+        return rows
+
+
+def generate(
+    *,
+    tickets: int,
+    services: int | None = None,
+    batch: int = 20_000,
+    seed: int = 2024,
+    days: int = 60,
+    transition_log: bool = False,
+    agents_per_site: int = 20,
+    open_share: float = OPEN_SHARE,
+    log=print,
+) -> Result:
+    """Insert `tickets` tickets (and their world) into the default database; see the module doc."""
+    from django.db import connection
+
+    from tickets.models import Customer, Escalation, Service, Ticket, TransitionLog
+
+    began = time.perf_counter()
+    result = Result()
+    rng = random.Random(seed)
+    services = services or max(50, min(200_000, tickets // 5))
+    log(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
+    world, result.customers = make_world(
+        connection, services=services, rng=rng, agents_per_site=agents_per_site, log=log
+    )
+    result.services = services
+    result.incidents = (
+        len(world.open_incidents) + len(world.recovered_incidents) + len(world.closed_incidents)
+    )
+    result.phases["world"] = time.perf_counter() - began
+
+    maker = TicketMaker(
+        world=world, shapes=flow_shapes(), rng=rng, days=days, now=_now(), open_share=open_share
+    )
+    tickets_table = Table(Ticket)
+    log_table = Table(TransitionLog, with_id=False)
+    escalation_table = Table(Escalation, with_id=False)
+    loading = time.perf_counter()
+    written = {"tickets": 0, "log": 0}
+
+    def progress(batch) -> None:
+        written["tickets"] += batch[0][2]
+        written["log"] += batch[1][2]
+        elapsed = time.perf_counter() - loading
+        rate = written["tickets"] / elapsed
+        log(f"  {written['tickets']:>10,} / {tickets:,} tickets  {rate:>9,.0f} tickets/s")
+
+    writer = BatchWriter(connection, progress=progress)
+    done = 0
+    try:
+        while done < tickets:
+            size = min(batch, tickets - done)
+            rows = [maker.ticket(pk) for pk in reserve_ids(connection, Ticket, size)]
+            history = (
+                [entry for row in rows for entry in maker.log_rows(row)] if transition_log else []
+            )
+            waiting = [item for item in map(maker.escalation, rows) if item is not None]
+            writer.put(
+                [
+                    (tickets_table, tickets_table.prepare(connection, rows), len(rows)),
+                    (log_table, log_table.prepare(connection, history), len(history)),
+                    (escalation_table, escalation_table.prepare(connection, waiting), len(waiting)),
+                ]
+            )
+            done += size
+    finally:
+        writer.close()
+    done, result.log_rows = written["tickets"], written["log"]
+    result.tickets = done
+    result.phases["tickets"] = time.perf_counter() - loading
+
+    finishing = time.perf_counter()
+    from tickets import stats
+
+    stats.rebuild()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for model in (Customer, Service, Ticket, TransitionLog):
+                cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+    result.phases["roll-ups and analyse"] = time.perf_counter() - finishing
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=100_000, help="tickets to add")
+    parser.add_argument("--services", type=int, help="lines (default tickets/5, at most 200k)")
+    parser.add_argument("--batch", type=int, default=20_000, help="tickets per transaction")
+    parser.add_argument("--days", type=int, default=60, help="spread creation over N days")
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--agents", type=int, default=20, help="bench agents per site")
+    parser.add_argument(
+        "--open-share",
+        type=float,
+        default=OPEN_SHARE,
+        help=f"share of tickets still open (default {OPEN_SHARE}); a third of them in the queue",
+    )
+    parser.add_argument(
+        "--log", action="store_true", help="also write each ticket's transition log"
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="allow more than 50,000 tickets into SQLite (meant for PostgreSQL)",
+    )
+    args = parser.parse_args(argv)
+    setup_django()
+    from django.db import connection
+
+    if connection.vendor == "sqlite" and args.tickets > 50_000 and not args.force:
+        # Most likely DATABASE_URL was forgotten and this is someone's development database.
+        where = connection.settings_dict["NAME"]
+        parser.exit(
+            2,
+            f"Refusing to add {args.tickets:,} tickets to SQLite {where}: "
+            "set DATABASE_URL=postgres://... (or pass --force).\n",
+        )
+    result = generate(
+        tickets=args.tickets,
+        services=args.services,
+        batch=args.batch,
+        seed=args.seed,
+        days=args.days,
+        transition_log=args.log,
+        agents_per_site=args.agents,
+        open_share=args.open_share,
+    )
+    for phase, seconds in result.phases.items():
+        print(f"  {phase}: {seconds:.1f} s")
+    print(
+        f"generated {result.tickets:,} tickets ({result.log_rows:,} log rows, "
+        f"{result.services:,} lines, {result.customers:,} customers, "
+        f"{result.incidents} gamas incidents) in {result.seconds:.1f} s: "
+        f"{result.rate:,.0f} tickets/s"
+    )
+
+
+if __name__ == "__main__":
+    main()

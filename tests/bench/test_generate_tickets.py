@@ -1,0 +1,71 @@
+"""bench/generate_tickets.py: exactly N tickets, each in a state of its own flow's machine.
+
+The generator commits batch by batch (and on PostgreSQL writes from a second connection), so
+these tests use a transactional database, flushed after each test.
+"""
+
+from collections import Counter
+
+import pytest
+
+from bench.generate_tickets import generate
+from tickets.flows import FLOWS
+from tickets.flows.base import CLOSED
+from tickets.models import Escalation, Flow, Ticket, TransitionLog
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def quiet(*_args) -> None:
+    pass
+
+
+def test_generator_creates_exactly_the_requested_tickets_in_states_of_their_flow():
+    result = generate(tickets=500, batch=200, log=quiet)
+
+    assert result.tickets == 500
+    assert Ticket.objects.count() == 500
+    pairs = set(Ticket.objects.values_list("flow", "state"))
+    assert {flow for flow, _state in pairs} == set(Flow.values)
+    assert [(flow, state) for flow, state in pairs if state not in FLOWS[flow].states] == []
+    assert result.rate > 0
+
+
+def test_generated_tickets_are_consistent_with_their_state():
+    generate(tickets=500, batch=500, log=quiet)
+
+    for ticket in Ticket.objects.select_related("site"):
+        machine = FLOWS[ticket.flow]
+        assert ticket.claim_by and ticket.resolve_by and ticket.claim_by <= ticket.resolve_by
+        if ticket.state == CLOSED:
+            assert ticket.closed_at is not None and not ticket.awaiting_agent
+            assert ticket.closing_code in dict(machine.closing_codes)
+        else:
+            assert ticket.closed_at is None and ticket.closing_code == ""
+        waits = ticket.assignee_id is None and ticket.state not in machine.unqueued_states
+        assert ticket.awaiting_agent == waits
+        if ticket.flow == Flow.C4_CARING:
+            assert ticket.site.code == "MLG"
+    escalated = Ticket.objects.filter(state="escalated").exclude(assignee=None)
+    assert Escalation.objects.count() == escalated.count()
+
+
+def test_generated_transition_log_ends_in_each_tickets_state():
+    result = generate(tickets=300, batch=300, transition_log=True, log=quiet)
+
+    assert result.log_rows == TransitionLog.objects.count() > 300
+    last_state = {}
+    for ticket_id, to_state in TransitionLog.objects.order_by("at", "pk").values_list(
+        "ticket_id", "to_state"
+    ):
+        last_state[ticket_id] = to_state
+    assert last_state == dict(Ticket.objects.values_list("pk", "state"))
+
+
+def test_generator_adds_to_what_is_there_without_clashing_numbers():
+    generate(tickets=200, batch=200, log=quiet)
+    generate(tickets=200, batch=200, log=quiet)
+
+    assert Ticket.objects.count() == 400
+    refs = Counter(Ticket.objects.exclude(source_ref="").values_list("source_system", "source_ref"))
+    assert refs and max(refs.values()) == 1
