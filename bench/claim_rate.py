@@ -70,10 +70,7 @@ def agent_loop(agent_id: int, seconds: float, start_at: float, results) -> None:
         except NoTicketAvailable:
             break
         latencies.append(time.perf_counter() - began)
-        claimed.append(ticket.pk)
-        # An agent holds one ticket at a time: hand it back to the floor unassigned, outside
-        # the queue, so the next call must find a new one (as if it were being worked).
-        type(ticket).objects.filter(pk=ticket.pk).update(awaiting_agent=False)
+        claimed.append(ticket.pk)  # now held by the agent, so out of the queue
     connection.close()
     results.put((agent_id, claimed, latencies))
 

@@ -49,6 +49,17 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def english_messages(settings):
+    """Tests read messages in English (the source language); the console's own tests switch
+    to Bahasa Indonesia, the default for users, where they check it."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def pusat(db):
     return factories.site("PST")

@@ -31,3 +31,25 @@ def test_ticket_state_cannot_be_edited_in_the_admin(admin_client):
     ticket = factories.arrive("nossa")
     page = admin_client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk]))
     assert b'name="state"' not in page.content
+
+
+def test_admin_refuses_an_sla_policy_whose_business_day_ends_before_it_starts(admin_client):
+    from tickets.models import SlaPolicy
+
+    response = admin_client.post(
+        reverse("admin:tickets_slapolicy_add"),
+        {
+            "flow": "nossa",
+            "priority": 3,
+            "claim_minutes": 30,
+            "resolve_minutes": 600,
+            "escalation_answer_minutes": 120,
+            "business_hours_only": "on",
+            "day_starts": "17:00",
+            "day_ends": "08:00",
+            "business_weekdays": ["0", "1"],
+        },
+    )
+    assert response.status_code == 200
+    assert b"must end after it starts" in response.content
+    assert not SlaPolicy.objects.exists()

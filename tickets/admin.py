@@ -3,6 +3,7 @@ only through the flow services, so the admin never bypasses a rule or the transi
 
 from django.contrib import admin
 
+from .forms_supervisor import SlaPolicyForm
 from .models import (
     AgentProfile,
     Campaign,
@@ -123,8 +124,17 @@ class EscalationAdmin(admin.ModelAdmin):
     raw_id_fields = ("ticket", "raised_by", "support_assignee", "answered_by")
 
 
+class SlaPolicyAdminForm(SlaPolicyForm):
+    """The console's policy rules (a calendar with working time, targets that fit it) in the
+    admin too, so no policy that breaks deadline arithmetic can be saved from either."""
+
+    class Meta(SlaPolicyForm.Meta):
+        fields = ["flow", "priority", *SlaPolicyForm.Meta.fields]
+
+
 @admin.register(SlaPolicy)
 class SlaPolicyAdmin(admin.ModelAdmin):
+    form = SlaPolicyAdminForm
     list_display = (
         "flow", "priority", "claim_minutes", "resolve_minutes", "escalation_answer_minutes",
         "business_hours_only",

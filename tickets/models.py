@@ -191,6 +191,15 @@ class GamasIncident(ConcurrentTransitionMixin, models.Model):
         return f"GMS-{self.pk:06d}" if self.pk else "GMS-?"
 
 
+def running_deadline():
+    """The SLA deadline that runs now: claim-by while the ticket waits for an agent, else
+    resolve-by. An expression, shared by the dashboard's query and the index that serves it."""
+    return models.Case(
+        models.When(Q(assignee__isnull=True, awaiting_agent=True), then=models.F("claim_by")),
+        default=models.F("resolve_by"),
+    )
+
+
 class Ticket(ConcurrentTransitionMixin, models.Model):
     """A trouble ticket of one of the seven flows. Its `state` belongs to the flow's machine.
 
@@ -313,7 +322,37 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
                 condition=Q(closed_at__isnull=True),
                 name="ticket_open_by_flow_site",
             ),
+            # Queues: a flow's open tickets at a site, by urgency, and their counts per state.
+            models.Index(
+                fields=["flow", "site", "claim_by", "priority", "id"],
+                condition=Q(closed_at__isnull=True),
+                name="ticket_open_queue",
+            ),
+            models.Index(
+                fields=["flow", "site", "state"],
+                condition=Q(closed_at__isnull=True),
+                name="ticket_open_states",
+            ),
             models.Index(fields=["created_at"], name="ticket_created_at"),
+            # The dashboard's table of late tickets, by the deadline that runs now.
+            models.Index(
+                running_deadline(),
+                models.F("id"),
+                include=["site", "flow"],
+                condition=Q(closed_at__isnull=True, sla_status__in=["at_risk", "breached"]),
+                name="ticket_open_late_deadline",
+            ),
+            # The SLG compensation list: open tickets past their guarantee, late restorations.
+            models.Index(
+                fields=["slg_due", "created_at"],
+                condition=Q(closed_at__isnull=True),
+                name="ticket_slg_open",
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(closed_at__gt=models.F("slg_due")),
+                name="ticket_slg_late",
+            ),
             models.Index(fields=["gamas_incident", "state"], name="ticket_gamas_state"),
             models.Index(fields=["nossa_number"], name="ticket_nossa_number"),
         ]

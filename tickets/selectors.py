@@ -37,7 +37,8 @@ def queue_queryset(user) -> QuerySet[Ticket]:
 
 
 def state_counts(queryset: QuerySet[Ticket]) -> dict[str, int]:
-    rows = queryset.order_by().values_list("state").annotate(total=Count("id"))
+    # COUNT(*) rather than COUNT(id): PostgreSQL can then count from the index alone.
+    rows = queryset.order_by().values_list("state").annotate(total=Count("*"))
     return dict(rows)
 
 

@@ -594,33 +594,40 @@ def _require_ticket_insider(ticket: Ticket, user) -> None:
     raise TransitionForbidden(_("Only the ticket's agent, Support or a supervisor."))
 
 
+# What the console's customer panel shows, asked again on "Refresh".
 CUSTOMER_CHECKS = (
     ("isiska", "profile"),
     ("ibooster", "connection_status"),
     ("ibooster", "usage_history"),
     ("epayment", "bills"),
-    ("epayment", "arrears"),
 )
 
 
-def refresh_customer_checks(*, ticket_id: int, actor) -> TransitionLog:
-    """Ask I-SISKA, Ibooster and E-payment again for the customer panel (logged, no state
-    change)."""
+def refresh_customer_checks(*, ticket_id: int, actor) -> int:
+    """Ask I-SISKA, Ibooster and E-payment again for the customer panel: a logged request with
+    no state change; checks still under way are not asked twice. Returns how many were queued."""
+    from integrations.models import AdapterCall, CallStatus
+
     from .flows.base import Call
 
     with transaction.atomic():
         ticket = _locked_ticket(ticket_id)
-        _require_ticket_insider(ticket, actor)
+        if not roles.may_work_ticket(actor, ticket):  # any agent of its queue may look
+            _require_ticket_insider(ticket, actor)
+        running = set(
+            AdapterCall.objects.filter(
+                ticket=ticket, status__in=(CallStatus.PENDING, CallStatus.RUNNING)
+            ).values_list("app", "operation")
+        )
+        calls = [Call(*check) for check in CUSTOMER_CHECKS if check not in running]
+        if not calls:
+            return 0
         entry = _log(
             ticket=ticket, actor=actor, name="refresh_checks", from_state=ticket.state,
             to_state=ticket.state,
         )  # fmt: skip
-        outbox.enqueue(
-            calls=[Call(app, operation) for app, operation in CUSTOMER_CHECKS],
-            ticket=ticket,
-            log_entry=entry,
-        )
-        return entry
+        outbox.enqueue(calls=calls, ticket=ticket, log_entry=entry)
+        return len(calls)
 
 
 # --- Gamas incidents ------------------------------------------------------------------------
@@ -653,13 +660,17 @@ def open_incident(*, title: str, area_level: str, area_code: str, actor) -> Gama
         return incident
 
 
-def transition_incident(*, incident_id: int, name: str, actor, inputs: dict | None = None):
+def transition_incident(
+    *, incident_id: int, name: str, actor, inputs: dict | None = None, expected_state=None
+):
     """Recover or close a gamas incident. Recovery fans out to its children in the background."""
     with transaction.atomic():
         try:
             incident = GamasIncidentMachine.objects.select_for_update().get(pk=incident_id)
         except (GamasIncident.DoesNotExist, ValueError, TypeError) as missing:
             raise TransitionNotAllowed(_("No such incident.")) from missing
+        if expected_state is not None and incident.state != expected_state:
+            raise ConcurrentChange(current_state=incident.state)
         _apply(incident, name, actor, inputs)
         if name == "recover":
             from .tasks import start_gamas_fan_out

@@ -1,8 +1,38 @@
+"""Console URLs: queues, the ticket workspace and its panels, gamas incidents, the flows."""
+
 from django.urls import path
 
-from .views import console
+from .views import console, incidents, panel, queues, workspace
 
 urlpatterns = [
     path("", console.home, name="home"),
     path("flows/", console.flow_diagrams, name="flows"),
+    # Queues and the Next ticket button.
+    path("queues/", queues.queue, name="queue"),
+    path("queues/<slug:slug>/", queues.queue, name="queue"),
+    path("next/", queues.next_ticket, name="next_ticket"),
+    # The ticket workspace and what it posts.
+    path("tickets/<int:pk>/", workspace.workspace, name="ticket"),
+    path("tickets/<int:pk>/take/", workspace.take, name="ticket_take"),
+    path("tickets/<int:pk>/actions/<slug:name>/", workspace.action, name="ticket_action"),
+    path("tickets/<int:pk>/contact/", workspace.contact, name="ticket_contact"),
+    path("tickets/<int:pk>/notes/", workspace.note, name="ticket_note"),
+    # Panels loaded by htmx after the workspace.
+    path("tickets/<int:pk>/panel/", panel.customer_panel, name="ticket_panel"),
+    path(
+        "tickets/<int:pk>/panel/refresh/",
+        panel.refresh_customer_panel,
+        name="ticket_panel_refresh",
+    ),
+    path("tickets/<int:pk>/articles/", panel.articles, name="ticket_articles"),
+    # Gamas incidents.
+    path("incidents/", incidents.incidents, name="incidents"),
+    path("incidents/new/", incidents.open_incident, name="incident_open"),
+    path("incidents/<int:pk>/", incidents.incident, name="incident"),
+    path(
+        "incidents/<int:pk>/actions/<slug:name>/",
+        incidents.incident_action,
+        name="incident_action",
+    ),
+    path("incidents/<int:pk>/bulk/", incidents.incident_bulk, name="incident_bulk"),
 ]

@@ -1,3 +1,30 @@
-"""Console pages for supervisors and Support: dashboard, SLG list, escalation desk."""
+"""Console pages for supervisors and Support: dashboard, SLG list, escalation desk, SLA policies."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from .views import dashboard, desk, exports, sla_policies
+
+urlpatterns = [
+    # Supervisor dashboard (supervisors and admins).
+    path("supervisor/", dashboard.dashboard, name="dashboard"),
+    path("supervisor/live/", dashboard.dashboard_live, name="dashboard_live"),
+    path("supervisor/tickets/<int:pk>/release/", dashboard.release, name="dashboard_release"),
+    path("supervisor/tickets/<int:pk>/reassign/", dashboard.reassign, name="dashboard_reassign"),
+    path("supervisor/slg/", dashboard.slg_breaches, name="slg_breaches"),
+    path("supervisor/export/<slug:table>.csv", exports.export, name="dashboard_export"),
+    # Escalation desk (Support works it; supervisors read it and hand escalations over).
+    path("desk/", desk.desk, name="escalation_desk"),
+    path("desk/<int:pk>/", desk.escalation, name="escalation"),
+    path("desk/<int:pk>/take/", desk.take, name="escalation_take"),
+    path("desk/<int:pk>/hand-over/", desk.hand_over, name="escalation_hand_over"),
+    path("desk/<int:pk>/answer/", desk.answer, name="escalation_answer"),
+    path("desk/<int:pk>/resolve/", desk.resolve, name="escalation_resolve"),
+    # SLA policies (admins).
+    path("sla-policies/", sla_policies.policies, name="sla_policies"),
+    path("sla-policies/<slug:flow>/<int:priority>/", sla_policies.edit, name="sla_policy_edit"),
+    path(
+        "sla-policies/<slug:flow>/<int:priority>/reset/",
+        sla_policies.reset,
+        name="sla_policy_reset",
+    ),
+]

@@ -1,0 +1,101 @@
+/* Tier-2 console behaviour, no framework: live SLA countdowns, keyboard shortcuts, small helpers.
+ *
+ *   [data-deadline="ISO 8601"]  counts down every second (negative and red once overdue)
+ *   n                           Next ticket (submits the form marked [data-next-ticket])
+ *   /                           focuses the page's search box ([data-search])
+ *   Esc in a field              leaves the field, so the shortcuts work again
+ *   [data-autosubmit]           a select that submits its form when changed (language switch)
+ *   [data-select-all=name]      a checkbox that ticks every checkbox of that name in its form
+ */
+(function () {
+  "use strict";
+
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+
+  function formatLeft(ms) {
+    var sign = ms < 0 ? "-" : "";
+    var total = Math.floor(Math.abs(ms) / 1000);
+    var hours = Math.floor(total / 3600);
+    var minutes = Math.floor((total % 3600) / 60);
+    var seconds = total % 60;
+    if (hours >= 48) { return sign + Math.floor(hours / 24) + "d " + (hours % 24) + "h"; }
+    return sign + hours + ":" + pad(minutes) + ":" + pad(seconds);
+  }
+
+  function tick() {
+    var now = Date.now();
+    var overdueLabel = document.body.getAttribute("data-overdue-label") || "overdue";
+    document.querySelectorAll("[data-deadline]").forEach(function (el) {
+      var at = Date.parse(el.getAttribute("data-deadline"));
+      if (isNaN(at)) { return; }
+      var left = at - now;
+      var text = formatLeft(left);
+      if (el.textContent !== text) { el.textContent = text; }
+      var late = left < 0;
+      el.classList.toggle("overdue", late);
+      el.classList.toggle("soon", !late && left < 15 * 60 * 1000);
+      el.setAttribute("aria-label", late ? overdueLabel + " " + text.slice(1) : text);
+    });
+  }
+
+  function typing(target) {
+    return target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName);
+  }
+
+  function submit(form) {
+    if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    var target = event.target;
+    if (typing(target)) {
+      if (event.key === "Escape") { target.blur(); }
+      return;
+    }
+    if (event.key === "n" || event.key === "N") {
+      var next = document.querySelector("form[data-next-ticket]");
+      if (next) { event.preventDefault(); submit(next); }
+    } else if (event.key === "/") {
+      var search = document.querySelector("[data-search]");
+      if (search) { event.preventDefault(); search.focus(); if (search.select) { search.select(); } }
+    }
+  });
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.matches("[data-autosubmit]")) { target.form.submit(); }
+    if (target.matches("[data-select-all]")) {
+      var name = target.getAttribute("data-select-all");
+      target.form.querySelectorAll('input[type="checkbox"][name="' + name + '"]').forEach(function (box) {
+        box.checked = target.checked;
+      });
+    }
+  });
+
+  // An action's small form opens: put the cursor in its first field.
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (details.matches && details.matches("details.with-form") && details.open) {
+      var first = details.querySelector("form input:not([type=hidden]), form select, form textarea");
+      if (first) { first.focus(); }
+    }
+  }, true);
+
+  // One click, one action: a form being sent cannot be sent again by a second click.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.method && form.method.toLowerCase() === "post" && !form.hasAttribute("hx-post")) {
+      if (form.dataset.sent) { event.preventDefault(); return; }
+      form.dataset.sent = "1";
+      form.querySelectorAll("button[type=submit]").forEach(function (b) { b.setAttribute("aria-disabled", "true"); });
+    }
+  });
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-sent]").forEach(function (f) { delete f.dataset.sent; });
+  });
+
+  document.addEventListener("DOMContentLoaded", tick);
+  document.addEventListener("htmx:afterSwap", tick);
+  setInterval(tick, 1000);
+})();
