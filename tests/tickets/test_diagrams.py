@@ -24,9 +24,7 @@ def test_diagram_boxes_do_not_overlap():
         nodes = diagram_of(machine, code).nodes
         for i, a in enumerate(nodes):
             for b in nodes[i + 1 :]:
-                apart = (
-                    a.x + a.w <= b.x or b.x + b.w <= a.x or a.y + a.h <= b.y or b.y + b.h <= a.y
-                )
+                apart = a.x + a.w <= b.x or b.x + b.w <= a.x or a.y + a.h <= b.y or b.y + b.h <= a.y
                 assert apart, f"{code}: {a.name} overlaps {b.name}"
 
 
