@@ -152,6 +152,52 @@ class State:
     sop_step: str  # what the agent does in this state, in one sentence
 
 
+ESCALATED_STATE = State(_("Escalated to Support"), _("Support is looking at the ticket."))
+
+
+def take_step(calls: Iterable[Call] = ()):
+    """`new -> claimed`: the agent takes the ticket (run only by `services.claim_ticket`)."""
+
+    @step(source="new", target="claimed", label=_("Take"), permission=may_claim, calls=calls)
+    def claim(self, **inputs):
+        pass
+
+    return claim
+
+
+def unreachable_step():
+    """`contacting -> unreachable` once the policy's number of calls has failed."""
+
+    @step(
+        source="contacting",
+        target="unreachable",
+        label=_("Customer unreachable"),
+        inputs=(NOTE,),
+        conditions=(attempts_exhausted,),
+    )
+    def mark_unreachable(self, **inputs):
+        pass
+
+    return mark_unreachable
+
+
+def close_unreachable_step(calls: Iterable[Call] = ()):
+    """`verifying -> closed` for a customer who cannot be reached while the line is online."""
+
+    @step(
+        source="verifying",
+        target=CLOSED,
+        label=_("Unreachable, service online: close"),
+        inputs=(CLOSING_CODE, NOTE),
+        conditions=(attempts_exhausted, service_online),
+        calls=calls,
+    )
+    def close_unreachable(self, **inputs):
+        self.mark_closed(inputs["closing_code"])
+
+    return close_unreachable
+
+
 def escalation_steps(working_states: Iterable[str]):
     """The two transitions every flow shares: escalate to Support, and Support's answer.
 

@@ -13,12 +13,12 @@ from .base import (
     REQUIRED_NOTE,
     FlowTicket,
     State,
-    attempts_exhausted,
     condition,
     customer_reached,
     escalation_steps,
-    may_claim,
     step,
+    take_step,
+    unreachable_step,
 )
 
 
@@ -60,9 +60,7 @@ class C4CaringTicket(FlowTicket):
     class Meta:
         proxy = True
 
-    @step(source="new", target="claimed", label=_("Take"), permission=may_claim)
-    def claim(self, **inputs):
-        pass
+    claim = take_step()
 
     @step(source="claimed", target="contacting", label=_("Start calling"))
     def start_contact(self, **inputs):
@@ -88,15 +86,7 @@ class C4CaringTicket(FlowTicket):
     def report_issue(self, **inputs):
         pass
 
-    @step(
-        source="contacting",
-        target="unreachable",
-        label=_("Customer unreachable"),
-        inputs=(NOTE,),
-        conditions=(attempts_exhausted,),
-    )
-    def mark_unreachable(self, **inputs):
-        pass
+    mark_unreachable = unreachable_step()
 
     @step(
         source=("cared", "issue_found", "unreachable"),

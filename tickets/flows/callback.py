@@ -9,17 +9,18 @@ from ..models import Flow
 from .base import (
     CLOSED,
     CLOSING_CODE,
+    ESCALATED_STATE,
     NOTE,
     REQUIRED_NOTE,
     Call,
     FlowTicket,
     State,
-    attempts_exhausted,
     condition,
     customer_reached,
     escalation_steps,
-    may_claim,
     step,
+    take_step,
+    unreachable_step,
 )
 
 
@@ -49,7 +50,7 @@ class CallbackTicket(FlowTicket):
             _("Unreachable"),
             _("The customer could not be reached after the attempts: close."),
         ),
-        "escalated": State(_("Escalated to Support"), _("Support is looking at the ticket.")),
+        "escalated": ESCALATED_STATE,
         CLOSED: State(_("Closed"), _("Done; the Callback record was marked done.")),
     }
     closing_codes = (
@@ -62,9 +63,7 @@ class CallbackTicket(FlowTicket):
     class Meta:
         proxy = True
 
-    @step(source="new", target="claimed", label=_("Take"), permission=may_claim)
-    def claim(self, **inputs):
-        pass
+    claim = take_step()
 
     @step(source="claimed", target="contacting", label=_("Start calling"))
     def start_contact(self, **inputs):
@@ -91,15 +90,7 @@ class CallbackTicket(FlowTicket):
     def create_nossa_ticket(self, **inputs):
         pass
 
-    @step(
-        source="contacting",
-        target="unreachable",
-        label=_("Customer unreachable"),
-        inputs=(NOTE,),
-        conditions=(attempts_exhausted,),
-    )
-    def mark_unreachable(self, **inputs):
-        pass
+    mark_unreachable = unreachable_step()
 
     @step(
         source=("resolved_on_call", "nossa_ticket_created", "unreachable"),

@@ -11,18 +11,18 @@ from ..models import Flow
 from .base import (
     CLOSED,
     CLOSING_CODE,
+    ESCALATED_STATE,
     NOTE,
     REQUIRED_NOTE,
     Call,
     FlowTicket,
     Input,
     State,
-    attempts_exhausted,
+    close_unreachable_step,
     customer_reached,
     escalation_steps,
-    may_claim,
-    service_online,
     step,
+    take_step,
 )
 
 REOPEN_METHODS = (
@@ -50,7 +50,7 @@ class ForceCloseTicket(FlowTicket):
         "confirmed_ok": State(_("Confirmed OK"), _("The customer confirms the service: close.")),
         "not_ok": State(_("Not OK"), _("The fault is still there: reopen it in NOSSA.")),
         "reopened": State(_("Reopened"), _("NOSSA carries the fault again: close this check.")),
-        "escalated": State(_("Escalated to Support"), _("Support is looking at the ticket.")),
+        "escalated": ESCALATED_STATE,
         CLOSED: State(_("Closed"), _("Done.")),
     }
     closing_codes = (
@@ -62,9 +62,7 @@ class ForceCloseTicket(FlowTicket):
     class Meta:
         proxy = True
 
-    @step(source="new", target="claimed", label=_("Take"), permission=may_claim)
-    def claim(self, **inputs):
-        pass
+    claim = take_step()
 
     @step(
         source="claimed",
@@ -125,14 +123,6 @@ class ForceCloseTicket(FlowTicket):
     def close(self, **inputs):
         self.mark_closed(inputs["closing_code"])
 
-    @step(
-        source="verifying",
-        target=CLOSED,
-        label=_("Unreachable, service online: close"),
-        inputs=(CLOSING_CODE, NOTE),
-        conditions=(attempts_exhausted, service_online),
-    )
-    def close_unreachable(self, **inputs):
-        self.mark_closed(inputs["closing_code"])
+    close_unreachable = close_unreachable_step()
 
     escalate, answer_escalation = escalation_steps(("claimed", "verifying", "not_ok"))

@@ -11,17 +11,17 @@ from ..models import Flow
 from .base import (
     CLOSED,
     CLOSING_CODE,
+    ESCALATED_STATE,
     NOTE,
     REQUIRED_NOTE,
     Call,
     FlowTicket,
     State,
-    attempts_exhausted,
+    close_unreachable_step,
     customer_reached,
     escalation_steps,
-    may_claim,
-    service_online,
     step,
+    take_step,
 )
 
 
@@ -51,7 +51,7 @@ class FreshLapulTicket(FlowTicket):
             _("Verifying"),
             _("Call the customer: close when they confirm, else monitor again."),
         ),
-        "escalated": State(_("Escalated to Support"), _("Support is looking at the ticket.")),
+        "escalated": ESCALATED_STATE,
         CLOSED: State(_("Closed"), _("Done.")),
     }
     closing_codes = (
@@ -63,9 +63,7 @@ class FreshLapulTicket(FlowTicket):
     class Meta:
         proxy = True
 
-    @step(source="new", target="claimed", label=_("Take"), permission=may_claim)
-    def claim(self, **inputs):
-        pass
+    claim = take_step()
 
     @step(
         source="claimed",
@@ -129,15 +127,7 @@ class FreshLapulTicket(FlowTicket):
     def close(self, **inputs):
         self.mark_closed(inputs["closing_code"])
 
-    @step(
-        source="verifying",
-        target=CLOSED,
-        label=_("Unreachable, service online: close"),
-        inputs=(CLOSING_CODE, NOTE),
-        conditions=(attempts_exhausted, service_online),
-    )
-    def close_unreachable(self, **inputs):
-        self.mark_closed(inputs["closing_code"])
+    close_unreachable = close_unreachable_step()
 
     escalate, answer_escalation = escalation_steps(
         ("claimed", "analysing", "escalated_priority", "monitoring", "verifying")

@@ -15,6 +15,7 @@ from ..models import Flow, GamasIncident
 from .base import (
     CLOSED,
     CLOSING_CODE,
+    ESCALATED_STATE,
     INCIDENT,
     NOTE,
     REQUIRED_NOTE,
@@ -22,7 +23,7 @@ from .base import (
     FlowTicket,
     State,
     agent_or_system,
-    attempts_exhausted,
+    close_unreachable_step,
     condition,
     customer_reached,
     escalation_steps,
@@ -60,7 +61,7 @@ class GamasTicket(FlowTicket):
             _("Converted"),
             _("A NOSSA ticket carries this customer on; close when it has a number."),
         ),
-        "escalated": State(_("Escalated to Support"), _("Support is looking at the ticket.")),
+        "escalated": ESCALATED_STATE,
         CLOSED: State(_("Closed"), _("Done.")),
     }
     unqueued_states = frozenset({CLOSED, "linked", "waiting_recovery"})
@@ -145,15 +146,7 @@ class GamasTicket(FlowTicket):
     def close(self, **inputs):
         self.mark_closed(inputs["closing_code"])
 
-    @step(
-        source="verifying",
-        target=CLOSED,
-        label=_("Unreachable, service online: close"),
-        inputs=(CLOSING_CODE, NOTE),
-        conditions=(attempts_exhausted, service_online),
-    )
-    def close_unreachable(self, **inputs):
-        self.mark_closed(inputs["closing_code"])
+    close_unreachable = close_unreachable_step()
 
     escalate, answer_escalation = escalation_steps(("new", "verifying", "not_recovered"))
 

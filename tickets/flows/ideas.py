@@ -12,17 +12,18 @@ from ..models import Flow
 from .base import (
     CLOSED,
     CLOSING_CODE,
+    ESCALATED_STATE,
     NOTE,
     Call,
     FlowTicket,
     Input,
     State,
-    attempts_exhausted,
     condition,
     customer_reached,
     escalation_steps,
-    may_claim,
     step,
+    take_step,
+    unreachable_step,
 )
 
 OFFER_CODE = Input("offer_code", _("Offer accepted"), kind="offer")
@@ -69,7 +70,7 @@ class IdeasTicket(FlowTicket):
             _("Unreachable"),
             _("The customer could not be reached after the attempts: close."),
         ),
-        "escalated": State(_("Escalated to Support"), _("Support is looking at the ticket.")),
+        "escalated": ESCALATED_STATE,
         CLOSED: State(_("Closed"), _("Done.")),
     }
     closing_codes = (
@@ -82,9 +83,7 @@ class IdeasTicket(FlowTicket):
     class Meta:
         proxy = True
 
-    @step(source="new", target="claimed", label=_("Take"), permission=may_claim)
-    def claim(self, **inputs):
-        pass
+    claim = take_step()
 
     @step(
         source="claimed",
@@ -148,15 +147,7 @@ class IdeasTicket(FlowTicket):
     def decline(self, **inputs):
         pass
 
-    @step(
-        source="contacting",
-        target="unreachable",
-        label=_("Customer unreachable"),
-        inputs=(NOTE,),
-        conditions=(attempts_exhausted,),
-    )
-    def mark_unreachable(self, **inputs):
-        pass
+    mark_unreachable = unreachable_step()
 
     @step(
         source=("order_entered", "declined", "unreachable"),

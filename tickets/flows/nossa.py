@@ -13,6 +13,7 @@ from ..models import Flow
 from .base import (
     CLOSED,
     CLOSING_CODE,
+    ESCALATED_STATE,
     INCIDENT,
     NOTE,
     REQUIRED_NOTE,
@@ -21,13 +22,12 @@ from .base import (
     Input,
     State,
     agent_or_system,
-    attempts_exhausted,
+    close_unreachable_step,
     customer_reached,
     escalation_steps,
-    may_claim,
-    service_online,
     step,
     system,
+    take_step,
 )
 
 # Actions an agent can take remotely: ACS acts on the customer's ONT (CPE), Minitools on the
@@ -85,7 +85,7 @@ class NossaTicket(FlowTicket):
             _("Verifying"),
             _("Call the customer: close when they confirm, else diagnose again."),
         ),
-        "escalated": State(_("Escalated to Support"), _("Support is looking at the ticket.")),
+        "escalated": ESCALATED_STATE,
         CLOSED: State(_("Closed"), _("Restored and closed in NOSSA.")),
     }
     unqueued_states = frozenset({CLOSED, "linked_to_gamas"})
@@ -100,15 +100,7 @@ class NossaTicket(FlowTicket):
     class Meta:
         proxy = True
 
-    @step(
-        source="new",
-        target="claimed",
-        label=_("Take"),
-        permission=may_claim,
-        calls=(Call("nossa", "take_ticket"),),
-    )
-    def claim(self, **inputs):
-        pass
+    claim = take_step(calls=(Call("nossa", "take_ticket"),))
 
     @step(
         source="claimed",
@@ -213,16 +205,7 @@ class NossaTicket(FlowTicket):
     def close(self, **inputs):
         self.mark_closed(inputs["closing_code"])
 
-    @step(
-        source="verifying",
-        target=CLOSED,
-        label=_("Unreachable, service online: close"),
-        inputs=(CLOSING_CODE, NOTE),
-        conditions=(attempts_exhausted, service_online),
-        calls=(Call("nossa", "close_ticket"),),
-    )
-    def close_unreachable(self, **inputs):
-        self.mark_closed(inputs["closing_code"])
+    close_unreachable = close_unreachable_step(calls=(Call("nossa", "close_ticket"),))
 
     escalate, answer_escalation = escalation_steps(
         (
