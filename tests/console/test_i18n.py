@@ -104,21 +104,26 @@ def test_every_string_of_the_flows_is_translated():
 
 
 def read_po(path: Path) -> dict[str, tuple[str, bool]]:
-    """msgid -> (msgstr, fuzzy) of a .po file (the subset of the format makemessages writes)."""
+    """msgid -> (msgstr, fuzzy) of a .po file (the subset of the format makemessages writes).
+
+    An entry with a context is keyed as gettext's catalogue keys it: "context\x04msgid"."""
     entries, text = {}, path.read_text(encoding="utf-8")
     for block in text.split("\n\n"):
         fuzzy = any(line.startswith("#,") and "fuzzy" in line for line in block.splitlines())
         fields: dict[str, str] = {}
         current = None
         for line in block.splitlines():
-            match = re.match(r"^(msgid|msgid_plural|msgstr(?:\[0\])?) (\".*\")$", line)
+            match = re.match(r"^(msgctxt|msgid|msgid_plural|msgstr(?:\[0\])?) (\".*\")$", line)
             if match:
                 current = match.group(1).replace("[0]", "")
                 fields[current] = eval(match.group(2))  # noqa: S307 - a quoted .po string
             elif line.startswith('"') and current:
                 fields[current] += eval(line)  # noqa: S307
         if fields.get("msgid"):
-            entries[fields["msgid"]] = (fields.get("msgstr", ""), fuzzy)
+            key = fields["msgid"]
+            if "msgctxt" in fields:
+                key = f"{fields['msgctxt']}\x04{key}"
+            entries[key] = (fields.get("msgstr", ""), fuzzy)
     return entries
 
 
