@@ -57,9 +57,7 @@ def resume_gamas_fan_outs() -> int:
     (a broker outage at recovery time, or a lost worker). Safe to repeat: batches skip moved
     children."""
     incidents = (
-        Ticket.objects.filter(
-            gamas_incident__state="recovered", state__in=WAITING_FOR_RECOVERY
-        )
+        Ticket.objects.filter(gamas_incident__state="recovered", state__in=WAITING_FOR_RECOVERY)
         .values_list("gamas_incident_id", flat=True)
         .distinct()
     )
