@@ -44,6 +44,21 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(autouse=True)
+def eager_celery(request):
+    """Tasks run in the test process, as in the embedded default, even when REDIS_URL (CI)
+    makes the settings non-eager; tests marked `redis` keep the real broker and worker."""
+    if request.node.get_closest_marker("redis"):
+        yield
+        return
+    from tier2.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """Tests create many users; the production hasher would make each take a tenth of a second."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

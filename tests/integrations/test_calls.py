@@ -27,7 +27,6 @@ from tests import factories
 from tickets import services
 from tickets.flows import FLOWS, GamasIncidentMachine
 from tickets.models import ContactOutcome
-from tier2.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
 
@@ -35,15 +34,6 @@ FIXED_NOW = datetime(2025, 11, 25, 8, 0, tzinfo=UTC)
 DIAGNOSIS_CALLS = {("ibooster", "connection_status"), ("isiska", "profile"), ("acs", "diagnose")}
 _nossa_numbers = itertools.count(16672489)
 _callback_records = itertools.count(1)
-
-
-@pytest.fixture(autouse=True)
-def eager_celery():
-    """Run tasks in this process even when REDIS_URL makes the settings non-eager."""
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture
