@@ -65,11 +65,15 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
-def english_messages(settings):
+def english_messages(request, settings):
     """Tests read messages in English (the source language); the console's own tests switch
-    to Bahasa Indonesia, the default for users, where they check it."""
+    to Bahasa Indonesia, the default for users, where they check it. Browser journeys run as
+    users see the console, in Bahasa Indonesia (their screenshots are the product's pictures)."""
     from django.utils import translation
 
+    if request.node.get_closest_marker("browser"):
+        yield
+        return
     settings.LANGUAGE_CODE = "en"
     with translation.override("en"):
         yield
