@@ -7,6 +7,9 @@ incremental counts).
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from contextlib import contextmanager
 from datetime import date
 
 from django.db import transaction
@@ -21,7 +24,39 @@ def local_day(moment) -> date:
     return timezone.localtime(moment).date()
 
 
+_deferred = threading.local()
+
+
+@contextmanager
+def deferred():
+    """Collect the roll-up increments of a bulk arrival and write each row once at the end.
+
+    Use inside the bulk operation's transaction (an import): updating the same day's row once
+    per ticket would leave PostgreSQL one row version per ticket to walk in that transaction.
+    The writes happen before the block ends, so they commit or roll back with it.
+    """
+    outer = getattr(_deferred, "pending", None)
+    _deferred.pending = pending = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        if outer is None:
+            _deferred.pending = None
+    if outer is None:
+        for (model, keys), increments in pending.items():
+            _write(model, dict(keys), increments)
+
+
 def _add(model, keys: dict, **increments) -> None:
+    pending = getattr(_deferred, "pending", None)
+    if pending is None:
+        _write(model, keys, increments)
+        return
+    counts = pending.setdefault((model, tuple(sorted(keys.items()))), Counter())
+    counts.update(increments)
+
+
+def _write(model, keys: dict, increments) -> None:
     row, _created = model.objects.get_or_create(**keys)
     model.objects.filter(pk=row.pk).update(
         **{field: F(field) + amount for field, amount in increments.items()}

@@ -75,3 +75,14 @@ def _children_left(incident_id: int) -> bool:
     return Ticket.objects.filter(
         gamas_incident_id=incident_id, state__in=WAITING_FOR_RECOVERY
     ).exists()
+
+
+@shared_task(acks_late=True)
+def run_import(job_id: int) -> str:
+    """Import an uploaded CSV list (C4 Caring, Ideas, Force Close): validate, then all-or-nothing.
+
+    See `tickets.imports.run_import_job`; a redelivered task finds the job finished or locked.
+    """
+    from .imports import run_import_job
+
+    return run_import_job(job_id)

@@ -138,3 +138,22 @@ def _range(**kwargs):
 def test_stats_day_is_the_local_jakarta_date():
     late_evening_utc = datetime(2026, 11, 23, 20, 0, tzinfo=ZoneInfo("UTC"))  # 03:00 in Jakarta
     assert stats.local_day(late_evening_utc).isoformat() == "2026-11-24"
+
+
+def test_deferred_roll_up_writes_count_the_same_as_one_write_per_ticket():
+    with stats.deferred():
+        for _ in range(3):
+            factories.arrive("nossa")
+        assert not DailyFlowStats.objects.exists()  # nothing written until the block ends
+    [row] = DailyFlowStats.objects.all()
+    assert row.created == 3
+    factories.arrive("nossa")
+    row.refresh_from_db()
+    assert row.created == 4
+
+
+def test_deferred_roll_up_writes_are_dropped_when_the_block_fails():
+    with pytest.raises(RuntimeError), stats.deferred():
+        factories.arrive("nossa")
+        raise RuntimeError("the import failed")
+    assert not DailyFlowStats.objects.exists()

@@ -1,9 +1,28 @@
-"""API routes (see issue 7 for the full resource set)."""
+"""API routes: the resources (router), token login, the OpenAPI schema and its browsable docs."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.include_format_suffixes = False
+router.register("tickets", views.TicketViewSet, basename="ticket")
+router.register("escalations", views.EscalationViewSet, basename="escalation")
+router.register("calls", views.AdapterCallViewSet, basename="call")
+router.register("gamas-incidents", views.GamasIncidentViewSet, basename="gamas-incident")
+router.register("sla-policies", views.SlaPolicyViewSet, basename="sla-policy")
+router.register("campaigns", views.CampaignViewSet, basename="campaign")
+router.register("customers", views.CustomerViewSet, basename="customer")
+router.register("services", views.ServiceViewSet, basename="service")
+router.register("ingest", views.IngestView, basename="ingest")
+router.register("imports", views.ImportJobViewSet, basename="import")
 
 urlpatterns = [
+    path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,0 +1,757 @@
+"""What the API reads and writes. Serializers validate shapes; the rules live in the services.
+
+Read serializers turn rows (and the services' `TransitionOption`s and the selectors' timeline
+entries) into JSON. Request serializers check the types and lengths of a request body; what the
+request means (may this user do it, is the ticket in the right state) is the services' answer.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.validators import UniqueTogetherValidator
+
+from integrations.models import AdapterCall
+
+from .. import imports
+from ..flows import FLOWS, GamasIncidentMachine
+from ..models import (
+    Campaign,
+    ContactAttempt,
+    Customer,
+    Escalation,
+    Flow,
+    GamasIncident,
+    ImportJob,
+    ImportKind,
+    Note,
+    Priority,
+    Service,
+    SlaPolicy,
+    Ticket,
+)
+from ..services import available_transitions
+
+User = get_user_model()
+
+
+# --- Errors ---------------------------------------------------------------------------------
+class ErrorSerializer(serializers.Serializer):
+    """Every error answer (see tickets.api.errors)."""
+
+    detail = serializers.CharField(help_text=_("What went wrong, in a sentence for the user."))
+    code = serializers.CharField(
+        help_text=_(
+            "The kind of error: ValidationError, InvalidInput, NotAuthenticated, "
+            "PermissionDenied, TransitionForbidden, NotFound, NoTicketAvailable, "
+            "ConcurrentChange, TicketAlreadyClaimed, TransitionNotAllowed, ConditionNotMet, ..."
+        )
+    )
+    errors = serializers.DictField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text=_("400 only: the messages of each field (nested for nested fields)."),
+    )
+    current_state = serializers.CharField(
+        required=False, help_text=_("409: the state the ticket (or call) is in now.")
+    )
+    assignee = serializers.CharField(
+        required=False, help_text=_("409 TicketAlreadyClaimed: who holds the ticket.")
+    )
+
+
+# --- Customers and services -----------------------------------------------------------------
+class CustomerSerializer(serializers.ModelSerializer):
+    email = serializers.CharField(read_only=True, help_text=_("An e-mail address, or blank."))
+
+    class Meta:
+        model = Customer
+        fields = ["id", "name", "phone", "email", "address"]
+        read_only_fields = fields
+
+
+class ServiceBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Service
+        fields = ["id", "service_number", "package", "address", "sto", "olt", "odp"]
+        read_only_fields = fields
+
+
+class ServiceSerializer(ServiceBriefSerializer):
+    customer = CustomerSerializer(read_only=True)
+
+    class Meta(ServiceBriefSerializer.Meta):
+        fields = [*ServiceBriefSerializer.Meta.fields, "customer"]
+        read_only_fields = fields
+
+
+class CustomerDetailSerializer(CustomerSerializer):
+    services = ServiceBriefSerializer(many=True, read_only=True)
+
+    class Meta(CustomerSerializer.Meta):
+        fields = [*CustomerSerializer.Meta.fields, "services"]
+        read_only_fields = fields
+
+
+# --- Tickets --------------------------------------------------------------------------------
+class InputChoiceSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    label = serializers.CharField()
+
+
+class TransitionInputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    kind = serializers.CharField(
+        help_text=_(
+            "The widget: text (free text), closing_code or choice (one of `choices`), "
+            "incident (the id of an open gamas incident: GET /api/gamas-incidents/?state=open)."
+        ),
+    )
+    required = serializers.BooleanField()
+    choices = InputChoiceSerializer(many=True)
+
+
+class AvailableTransitionSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text=_("POST it to .../transitions/ as `name`."))
+    label = serializers.CharField()
+    target = serializers.CharField(help_text=_("The state the ticket goes to."))
+    inputs = TransitionInputSerializer(many=True)
+    allowed = serializers.BooleanField(help_text=_("False while a condition of the SOP is unmet."))
+    blocked_reason = serializers.CharField(allow_blank=True)
+
+
+def transitions_payload(machine, user) -> list[dict]:
+    """The services' TransitionOptions with each input's choices spelled out."""
+    closing_codes = getattr(machine, "closing_codes", ())
+    options = []
+    for option in available_transitions(machine, user):
+        inputs = []
+        for spec in option.inputs:
+            choices = closing_codes if spec.kind == "closing_code" else spec.choices
+            inputs.append(
+                {
+                    "name": spec.name,
+                    "label": str(spec.label),
+                    "kind": spec.kind,
+                    "required": spec.required,
+                    "choices": [{"value": v, "label": str(label)} for v, label in choices],
+                }
+            )
+        options.append(
+            {
+                "name": option.name,
+                "label": option.label,
+                "target": option.target,
+                "inputs": inputs,
+                "allowed": option.allowed,
+                "blocked_reason": option.blocked_reason,
+            }
+        )
+    return options
+
+
+class TimelineEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    kind = serializers.CharField(
+        help_text=_("transition, note, contact, escalation, answer or call")
+    )
+    actor = serializers.CharField()
+    title = serializers.CharField()
+    detail = serializers.CharField(allow_blank=True)
+    status = serializers.CharField(allow_blank=True)
+    call_id = serializers.IntegerField(allow_null=True)
+
+
+class TicketListSerializer(serializers.ModelSerializer):
+    number = serializers.CharField(read_only=True)
+    site = serializers.CharField(source="site.code", read_only=True)
+    service_number = serializers.CharField(source="service.service_number", read_only=True)
+    customer_name = serializers.CharField(source="service.customer.name", read_only=True)
+    assignee_username = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "id",
+            "number",
+            "flow",
+            "state",
+            "priority",
+            "sla_status",
+            "site",
+            "service_number",
+            "customer_name",
+            "category",
+            "summary",
+            "source_system",
+            "source_ref",
+            "nossa_number",
+            "gamas_incident",
+            "previous_ticket",
+            "campaign",
+            "assignee",
+            "assignee_username",
+            "awaiting_agent",
+            "claim_by",
+            "resolve_by",
+            "slg_due",
+            "created_at",
+            "closed_at",
+        ]
+        read_only_fields = fields
+
+    def get_assignee_username(self, ticket) -> str | None:
+        return ticket.assignee.get_username() if ticket.assignee_id else None
+
+
+class TicketDetailSerializer(TicketListSerializer):
+    flow_label = serializers.SerializerMethodField()
+    state_label = serializers.SerializerMethodField()
+    sop_step = serializers.SerializerMethodField()
+    service = ServiceSerializer(read_only=True)
+    last_contact_outcome = serializers.CharField(
+        read_only=True, help_text=_("The outcome of the last call (blank before any call).")
+    )
+    available_transitions = serializers.SerializerMethodField()
+    timeline = serializers.SerializerMethodField()
+
+    class Meta(TicketListSerializer.Meta):
+        fields = [
+            *TicketListSerializer.Meta.fields,
+            "flow_label",
+            "state_label",
+            "sop_step",
+            "claimed_at",
+            "at_risk_at",
+            "breached_at",
+            "escalated_from",
+            "failed_attempts",
+            "last_contact_outcome",
+            "closing_code",
+            "facts",
+            "updated_at",
+            "service",
+            "available_transitions",
+            "timeline",
+        ]
+        read_only_fields = fields
+
+    def _state(self, ticket):
+        states = getattr(FLOWS.get(ticket.flow), "states", {})
+        return states.get(ticket.state)
+
+    def get_flow_label(self, ticket) -> str:
+        return str(Flow(ticket.flow).label)
+
+    def get_state_label(self, ticket) -> str:
+        state = self._state(ticket)
+        return str(state.label) if state else ticket.state
+
+    def get_sop_step(self, ticket) -> str:
+        state = self._state(ticket)
+        return str(state.sop_step) if state else ""
+
+    @extend_schema_field(AvailableTransitionSerializer(many=True))
+    def get_available_transitions(self, ticket) -> list[dict]:
+        return transitions_payload(ticket, self.context["request"].user)
+
+    @extend_schema_field(TimelineEntrySerializer(many=True))
+    def get_timeline(self, ticket) -> list[dict]:
+        from ..selectors import timeline
+
+        return TimelineEntrySerializer(timeline(ticket), many=True).data
+
+
+# --- Requests on a ticket -------------------------------------------------------------------
+class InputsField(serializers.DictField):
+    """A transition's inputs: text values (an incident by its id); others are ignored."""
+
+    child = serializers.CharField(allow_blank=True, allow_null=True, max_length=4000)
+
+
+class TransitionRequestSerializer(serializers.Serializer):
+    name = serializers.CharField(
+        max_length=48, help_text=_("One of the ticket's available_transitions.")
+    )
+    inputs = InputsField(required=False, default=dict)
+    expected_state = serializers.CharField(
+        max_length=32,
+        required=False,
+        help_text=_(
+            "The state the client saw. If the ticket is in another state now, nothing "
+            "happens and the answer is 409 ConcurrentChange."
+        ),
+    )
+
+
+class ClaimRequestSerializer(serializers.Serializer):
+    expected_state = serializers.CharField(max_length=32, required=False)
+
+
+class ReleaseRequestSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+
+class ReassignRequestSerializer(serializers.Serializer):
+    agent = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True),
+        help_text=_("The id of an agent who works the ticket's flow at its site."),
+    )
+    note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Note
+        fields = ["id", "ticket", "author", "created_at", "text"]
+        read_only_fields = ["id", "ticket", "author", "created_at"]
+        extra_kwargs = {"text": {"max_length": 4000}}
+
+
+class ContactAttemptSerializer(serializers.ModelSerializer):
+    agent = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    expected_state = serializers.CharField(max_length=32, required=False, write_only=True)
+
+    class Meta:
+        model = ContactAttempt
+        fields = ["id", "ticket", "agent", "at", "outcome", "phone", "note", "expected_state"]
+        read_only_fields = ["id", "ticket", "agent", "at", "phone"]
+        extra_kwargs = {"note": {"max_length": 4000}}
+
+
+class EscalationSerializer(serializers.ModelSerializer):
+    ticket_number = serializers.CharField(source="ticket.number", read_only=True)
+    raised_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    answered_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    support_assignee = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    waiting_minutes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Escalation
+        fields = [
+            "id",
+            "ticket",
+            "ticket_number",
+            "raised_by",
+            "raised_at",
+            "reason",
+            "from_state",
+            "status",
+            "support_assignee",
+            "due_at",
+            "waiting_minutes",
+            "answered_by",
+            "answered_at",
+            "answer",
+        ]
+        read_only_fields = fields
+
+    def get_waiting_minutes(self, escalation) -> int:
+        """How long Support has had it (until the answer, or now)."""
+        end = escalation.answered_at or timezone.now()
+        return max(0, int((end - escalation.raised_at) / timedelta(minutes=1)))
+
+
+class AdapterCallSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AdapterCall
+        fields = [
+            "id",
+            "ticket",
+            "incident",
+            "app",
+            "operation",
+            "status",
+            "attempts",
+            "duration_ms",
+            "error",
+            "request",
+            "response",
+            "created_at",
+            "dispatched_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+# --- Gamas incidents ------------------------------------------------------------------------
+class GamasIncidentSerializer(serializers.ModelSerializer):
+    number = serializers.CharField(read_only=True)
+    opened_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    open_children = serializers.IntegerField(
+        read_only=True, help_text=_("Reports of the incident not closed yet.")
+    )
+
+    class Meta:
+        model = GamasIncident
+        fields = [
+            "id",
+            "number",
+            "title",
+            "area_level",
+            "area_code",
+            "state",
+            "opened_at",
+            "opened_by",
+            "recovered_at",
+            "closed_at",
+            "closing_code",
+            "open_children",
+        ]
+        read_only_fields = [
+            "id",
+            "number",
+            "state",
+            "opened_at",
+            "opened_by",
+            "recovered_at",
+            "closed_at",
+            "closing_code",
+        ]
+        extra_kwargs = {
+            "title": {"max_length": 200},
+            "area_code": {"max_length": 32},
+        }
+
+    def validate_area_code(self, value: str) -> str:
+        try:
+            return imports.clean_area_code(value)
+        except ValueError as problem:
+            raise serializers.ValidationError(str(problem)) from problem
+
+
+class GamasIncidentDetailSerializer(GamasIncidentSerializer):
+    children_by_state = serializers.SerializerMethodField()
+    available_transitions = serializers.SerializerMethodField()
+
+    class Meta(GamasIncidentSerializer.Meta):
+        fields = [
+            *GamasIncidentSerializer.Meta.fields,
+            "children_by_state",
+            "available_transitions",
+        ]
+
+    @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
+    def get_children_by_state(self, incident) -> dict[str, int]:
+        from ..selectors import state_counts
+
+        return state_counts(incident.children.all())
+
+    @extend_schema_field(AvailableTransitionSerializer(many=True))
+    def get_available_transitions(self, incident) -> list[dict]:
+        machine = incident
+        if not isinstance(machine, GamasIncidentMachine):
+            machine = GamasIncidentMachine.objects.get(pk=incident.pk)
+        return transitions_payload(machine, self.context["request"].user)
+
+
+class IncidentTransitionRequestSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=48, help_text=_("recover or close"))
+    inputs = InputsField(required=False, default=dict)
+
+
+# --- Configuration: SLA policies, campaigns -------------------------------------------------
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$",
+        "example": "08:00",
+        "nullable": True,
+    }
+)
+class ClockTimeField(serializers.TimeField):
+    """A local wall-clock time, ``HH:MM`` (Asia/Jakarta has no DST; no offsets accepted)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", input_formats=["%H:%M", "%H:%M:%S"], **kwargs)
+
+
+# A deadline must fall within the SLA calendar walk of tickets.sla (three years).
+MAX_TARGET_DAYS_OF_WORK = 365
+
+
+class SlaPolicySerializer(serializers.ModelSerializer):
+    priority = serializers.ChoiceField(choices=Priority.choices)
+    day_starts = ClockTimeField(required=False, allow_null=True)
+    day_ends = ClockTimeField(required=False, allow_null=True)
+    business_weekdays = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=6),
+        required=False,
+        max_length=7,
+        help_text=_("0 = Monday. Empty with business hours: Monday to Friday."),
+    )
+
+    class Meta:
+        model = SlaPolicy
+        fields = [
+            "id",
+            "flow",
+            "priority",
+            "claim_minutes",
+            "resolve_minutes",
+            "escalation_answer_minutes",
+            "business_hours_only",
+            "day_starts",
+            "day_ends",
+            "business_weekdays",
+        ]
+        extra_kwargs = {
+            "claim_minutes": {"min_value": 1, "max_value": 525600},
+            "resolve_minutes": {"min_value": 1, "max_value": 525600},
+            "escalation_answer_minutes": {"min_value": 1, "max_value": 525600},
+        }
+        validators = [
+            UniqueTogetherValidator(
+                queryset=SlaPolicy.objects.all(),
+                fields=["flow", "priority"],
+                message=_("This flow already has a policy for this priority."),
+            )
+        ]
+
+    def validate_business_weekdays(self, value: list[int]) -> list[int]:
+        return sorted(set(value))
+
+    def validate(self, attrs: dict) -> dict:
+        merged = {
+            name: attrs.get(name, getattr(self.instance, name, None))
+            for name in ("business_hours_only", "day_starts", "day_ends", "business_weekdays")
+        }
+        if not merged["business_hours_only"]:
+            return attrs
+        starts, ends = merged["day_starts"], merged["day_ends"]
+        if starts is None or ends is None:
+            raise serializers.ValidationError(
+                {"day_starts": [_("Business hours need the start and end of the day.")]}
+            )
+        if starts >= ends:
+            raise serializers.ValidationError(
+                {"day_ends": [_("The business day must end after it starts.")]}
+            )
+        day_minutes = (ends.hour * 60 + ends.minute) - (starts.hour * 60 + starts.minute)
+        weekdays = len(merged["business_weekdays"] or range(5))
+        # tickets.sla walks the calendar for at most three years; keep every target well inside.
+        limit = day_minutes * weekdays * 52
+        for name in ("claim_minutes", "resolve_minutes", "escalation_answer_minutes"):
+            minutes = attrs.get(name, getattr(self.instance, name, None))
+            if minutes and minutes > limit:
+                raise serializers.ValidationError(
+                    {
+                        name: [
+                            _("More than a year of business hours (%(limit)d minutes).")
+                            % {"limit": limit}
+                        ]
+                    }
+                )
+        return attrs
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    CAMPAIGN_FLOWS = (Flow.IDEAS, Flow.C4_CARING)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "code",
+            "name",
+            "flow",
+            "description",
+            "offer_code",
+            "active",
+            "starts_on",
+            "ends_on",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+        extra_kwargs = {"description": {"max_length": 4000}}
+
+    def validate_flow(self, value: str) -> str:
+        if value not in self.CAMPAIGN_FLOWS:
+            raise serializers.ValidationError(_("Campaigns are for Ideas or C4 Caring."))
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        starts = attrs.get("starts_on", getattr(self.instance, "starts_on", None))
+        ends = attrs.get("ends_on", getattr(self.instance, "ends_on", None))
+        if starts and ends and ends < starts:
+            raise serializers.ValidationError({"ends_on": [_("It ends before it starts.")]})
+        return attrs
+
+
+# --- Ingestion ------------------------------------------------------------------------------
+def _rule(check):
+    """A serializer validator from one of tickets.imports' field rules."""
+
+    def validate(value):
+        try:
+            return check(value)
+        except ValueError as problem:
+            raise serializers.ValidationError(str(problem)) from problem
+
+    return validate
+
+
+class ReportServiceFields(serializers.Serializer):
+    """The service and customer, needed only when the service number is not known yet."""
+
+    service_number = serializers.CharField(
+        max_length=12,
+        help_text=_("12 digits."),
+    )
+    customer_name = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=24, required=False, allow_blank=True)
+    sto = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    olt = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    odp = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    address = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    package = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    summary = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    reported_at = serializers.DateTimeField(
+        required=False,
+        help_text=_("When the customer reported it (default: now); within the last year."),
+    )
+
+    def validate_service_number(self, value: str) -> str:
+        return _rule(imports.clean_service_number)(value)
+
+    def validate_phone(self, value: str) -> str:
+        return _rule(imports.clean_phone)(value) if value.strip() else ""
+
+    def validate_sto(self, value: str) -> str:
+        return _rule(imports.clean_area_code)(value) if value.strip() else ""
+
+    validate_olt = validate_sto
+    validate_odp = validate_sto
+
+    def validate_reported_at(self, value):
+        now = timezone.now()
+        if value > now + timedelta(minutes=5) or value < now - timedelta(days=365):
+            raise serializers.ValidationError(_("Give a time within the last year."))
+        return value
+
+    def service_fields(self) -> dict:
+        names = ("customer_name", "phone", "sto", "olt", "odp", "address", "package")
+        return {name: self.validated_data.get(name, "").strip() for name in names}
+
+
+class NossaReportSerializer(ReportServiceFields):
+    nossa_number = serializers.CharField(max_length=10, help_text=_("IN and 8 digits."))
+    category = serializers.ChoiceField(
+        choices=["INTERNET", "IPTV", "VOICE"], required=False, default="INTERNET"
+    )
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+
+    def validate_nossa_number(self, value: str) -> str:
+        return _rule(imports.clean_nossa_number)(value)
+
+
+class IvrGamasReportSerializer(ReportServiceFields):
+    call_id = serializers.RegexField(
+        r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$",
+        max_length=64,
+        help_text=_("The IVR's id of the call: the same call id twice makes one ticket."),
+    )
+
+
+class IngestResultSerializer(serializers.Serializer):
+    created = serializers.BooleanField(
+        help_text=_("False when the source reference was already known (the same ticket).")
+    )
+    ticket = TicketListSerializer()
+
+
+# --- Imports --------------------------------------------------------------------------------
+class ImportUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text=_("A UTF-8 CSV file (20 MB at most) whose line 1 names the columns.")
+    )
+    kind = serializers.ChoiceField(choices=ImportKind.choices)
+    campaign = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Campaign.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text=_("The campaign's code (Ideas and C4 Caring lists)."),
+    )
+
+    def validate_file(self, upload):
+        if upload.size > imports.MAX_FILE_BYTES:
+            raise serializers.ValidationError(_("The file is over 20 MB."))
+        return upload
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField(help_text=_("The file's line (line 1 is the header)."))
+    field = serializers.CharField(allow_blank=True)
+    message = serializers.CharField()
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    campaign = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    phase = serializers.SerializerMethodField()
+    processed_rows = serializers.SerializerMethodField()
+    progress_percent = serializers.SerializerMethodField()
+    errors = ImportErrorSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "kind",
+            "campaign",
+            "file_name",
+            "uploaded_by",
+            "status",
+            "phase",
+            "total_rows",
+            "processed_rows",
+            "progress_percent",
+            "created_tickets",
+            "errors",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def _progress(self, job) -> dict:
+        cached = getattr(job, "_progress_cache", None)
+        if cached is None:
+            cached = job._progress_cache = imports.progress_of(job)
+        return cached
+
+    @extend_schema_field(
+        serializers.ChoiceField(choices=["pending", "validating", "importing", "done", "failed"])
+    )
+    def get_phase(self, job) -> str:
+        return self._progress(job)["phase"]
+
+    def get_processed_rows(self, job) -> int:
+        return self._progress(job)["processed_rows"]
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_progress_percent(self, job) -> int:
+        return self._progress(job)["progress_percent"]
+
+
+# --- Auth -----------------------------------------------------------------------------------
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
