@@ -17,6 +17,11 @@ urlpatterns = [
     path("tickets/<int:pk>/actions/<slug:name>/", workspace.action, name="ticket_action"),
     path("tickets/<int:pk>/contact/", workspace.contact, name="ticket_contact"),
     path("tickets/<int:pk>/notes/", workspace.note, name="ticket_note"),
+    path(
+        "tickets/<int:pk>/calls/<int:call_id>/retry/",
+        workspace.retry_call,
+        name="ticket_call_retry",
+    ),
     # Panels loaded by htmx after the workspace.
     path("tickets/<int:pk>/panel/", panel.customer_panel, name="ticket_panel"),
     path(

@@ -323,3 +323,40 @@ def test_workspace_query_count_is_bounded(agent_client, agent, django_assert_max
 
     assert response.status_code == 200
     assert len(response.context["timeline"]) >= 11
+
+
+def test_a_failed_call_offers_a_retry_that_sends_it_again(
+    client, settings, django_capture_on_commit_callbacks
+):
+    from integrations.models import AdapterCall, CallStatus
+    from tickets import services
+
+    settings.TIER2_ADAPTERS = {"ibooster": {"failure_rate": 1.0}}
+    settings.TIER2_ADAPTER_RETRY_BACKOFF_SECONDS = 0
+    agent = factories.agent(flows=["nossa"])
+    ticket = factories.arrive("nossa")
+    services.claim_ticket(ticket_id=ticket.pk, agent=agent)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.transition_ticket(ticket_id=ticket.pk, name="start_diagnosis", actor=agent)
+    failed = AdapterCall.objects.get(ticket=ticket, app="ibooster")
+    assert failed.status == CallStatus.FAILED
+    client.force_login(agent)
+
+    page = client.get(f"/tickets/{ticket.pk}/")
+    retry_url = f"/tickets/{ticket.pk}/calls/{failed.pk}/retry/"
+    assert retry_url.encode() in page.content
+
+    settings.TIER2_ADAPTERS = {}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(retry_url)
+    assert response.status_code == 302
+    failed.refresh_from_db()
+    assert failed.status == CallStatus.SUCCEEDED
+    assert ticket.__class__.objects.get(pk=ticket.pk).facts["ibooster"]["status"]
+
+
+def test_retrying_a_call_of_another_ticket_is_not_found(client):
+    agent = factories.agent(flows=["nossa"])
+    ticket = factories.arrive("nossa")
+    client.force_login(agent)
+    assert client.post(f"/tickets/{ticket.pk}/calls/999999/retry/").status_code == 404

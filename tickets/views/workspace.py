@@ -14,13 +14,15 @@ import json
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from integrations import services as call_services
 from integrations.adapters import DISPLAY_NAMES
-from integrations.models import CallStatus
+from integrations.models import AdapterCall, CallStatus
 
 from .. import roles, selectors, services
 from ..forms import ContactAttemptForm, NoteForm, TransitionForm
@@ -78,6 +80,7 @@ def timeline_rows(ticket) -> list[dict]:
             row["title"] = f"{DISPLAY_NAMES.get(app, app)} · {operation.replace('_', ' ')}"
             row["status"] = str(CALL_STATUSES.get(entry.status, entry.status))
             row["status_code"] = entry.status
+            row["call_id"] = entry.call_id
             row["actor"] = DISPLAY_NAMES.get(app, app)
             response = responses.get(entry.call_id)
             if response is not None:
@@ -230,3 +233,16 @@ def note(request, pk: int):
             return redirect_to(request, ticket_url(request, pk))
     messages.error(request, _("Check the highlighted fields."))
     return render_workspace(request, ticket, bound=form, status=INVALID)
+
+
+@login_required
+@require_POST
+@maps_domain_errors(ticket_url)
+def retry_call(request, pk: int, call_id: int):
+    """Send a failed external call again (the evidence row keeps its idempotency key)."""
+    selectors.ticket_for(request.user, pk)
+    if not AdapterCall.objects.filter(pk=call_id, ticket_id=pk).exists():
+        raise Http404
+    call_services.retry_call(call_id=call_id, actor=request.user)
+    messages.success(request, _("The call was sent again."))
+    return redirect_to(request, ticket_url(request, pk))
