@@ -18,7 +18,7 @@ SORTS = {
 def ticket_number_to_id(text: str) -> int | None:
     """`T2-0001234`, `t2-1234` or `1234` → 1234; anything else → None."""
     digits = text.upper().removeprefix("T2-").removeprefix("T2")
-    return int(digits) if digits.isdigit() and len(digits) < 12 else None
+    return int(digits) if digits.isascii() and digits.isdigit() and len(digits) < 12 else None
 
 
 class TicketQueueFilter(django_filters.FilterSet):
@@ -44,7 +44,7 @@ class TicketQueueFilter(django_filters.FilterSet):
             return queryset.filter(assignee=self.request.user) if self.request else queryset
         if value == "none":
             return queryset.filter(assignee__isnull=True)
-        if value.isdigit():
+        if value.isascii() and value.isdigit() and len(value) < 12:
             return queryset.filter(assignee_id=int(value))
         return queryset.none()
 

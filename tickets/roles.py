@@ -35,6 +35,8 @@ def is_admin(user) -> bool:
 
 def profile_of(user):
     """The user's AgentProfile, or None (cached on the user object by Django)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
     try:
         return user.profile
     except ObjectDoesNotExist:

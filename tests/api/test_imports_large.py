@@ -18,8 +18,7 @@ from tickets.models import Campaign, Customer, ImportJob, Service, Ticket
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ROWS = 100_000
-# Four minutes on a busy 2-CPU machine when arrivals do not rewrite one roll-up row per ticket;
-# see "Cost and limits" in docs/imports.md for the numbers and the known slowdown.
+# About four minutes on a busy 2-CPU machine; see "Cost and limits" in docs/imports.md.
 DEADLINE_SECONDS = 900
 
 

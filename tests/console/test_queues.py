@@ -212,3 +212,11 @@ def test_pages_need_login(client, db):
     for url in ("/queues/", "/queues/nossa/", "/tickets/1/", "/incidents/"):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_queue_filters_with_non_ascii_digits_or_huge_numbers_are_just_empty(client):
+    from tickets.filtersets import TicketQueueFilter
+    from tickets.models import Ticket
+
+    for params in ({"assignee": "²"}, {"q": "T2-²"}, {"assignee": "99999999999999999999"}):
+        assert list(TicketQueueFilter(params, queryset=Ticket.objects.all()).qs) == []
