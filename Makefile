@@ -47,11 +47,7 @@ messages: setup
 	fi
 
 run: migrate messages
-	@if $(MANAGE) help load_demo >/dev/null 2>&1; then \
-		$(MANAGE) load_demo; \
-	else \
-		echo "(load_demo is not available yet: no demo users created)"; \
-	fi
+	$(MANAGE) load_demo
 	$(MANAGE) runserver $(HOST_PORT)
 
 test: migrate messages lint
