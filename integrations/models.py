@@ -82,6 +82,9 @@ class PullCursor(models.Model):
 
     source = models.CharField(max_length=32, unique=True)
     pulled_until = models.DateTimeField()
+    # The last record read: its time is `pulled_until`, its id breaks ties between records of the
+    # same time, so the next page starts strictly after it.
+    last_ref = models.CharField(max_length=64, blank=True, default="")
 
     def __str__(self) -> str:
         return f"{self.source} until {self.pulled_until:%Y-%m-%d %H:%M}"

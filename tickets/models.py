@@ -265,6 +265,9 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     sla_paused_seconds = models.PositiveIntegerField(
         _("SLA paused (seconds with Support)"), default=0, db_default=0
     )
+    sla_paused_at = models.DateTimeField(
+        _("SLA paused since (with Support)"), null=True, blank=True
+    )
     at_risk_at = models.DateTimeField(_("marked at risk at"), null=True, blank=True)
     breached_at = models.DateTimeField(_("marked breached at"), null=True, blank=True)
 
@@ -275,6 +278,10 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         max_length=16,
         choices=ContactOutcome.choices,
         blank=True,
+    )
+    last_answered_at = models.DateTimeField(_("last answered call at"), null=True, blank=True)
+    state_changed_at = models.DateTimeField(
+        _("in this state since"), null=True, blank=True, help_text=_("Evidence belongs to a step.")
     )
     closing_code = models.CharField(_("closing code"), max_length=32, blank=True)
     facts = models.JSONField(_("facts from external checks"), default=dict, blank=True)

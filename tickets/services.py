@@ -34,6 +34,7 @@ from .flows.base import CLOSED, Input
 from .models import (
     ContactAttempt,
     ContactOutcome,
+    Customer,
     Escalation,
     EscalationStatus,
     Flow,
@@ -194,7 +195,7 @@ def _loggable(inputs: dict) -> dict:
 # UPDATE small on the hot path ("next ticket") and leaves the other columns to their writers.
 WORKFLOW_FIELDS = (
     "state", "assignee", "claimed_at", "awaiting_agent", "escalated_from", "closing_code",
-    "closed_at", "facts", "gamas_incident", "updated_at",
+    "closed_at", "facts", "gamas_incident", "state_changed_at", "updated_at",
 )  # fmt: skip
 
 
@@ -216,6 +217,8 @@ def _apply(machine, name: str, actor, raw_inputs: dict | None = None, *, check_p
         raise ConditionNotMet(failed.message)
     from_state = machine.state
     getattr(machine, name)(**inputs)
+    if isinstance(machine, FlowTicket) and machine.state != from_state:
+        machine.state_changed_at = timezone.now()  # evidence gathered before no longer counts
     if isinstance(machine, FlowTicket):
         machine.refresh_queue_flag()
         _save(machine, WORKFLOW_FIELDS)
@@ -397,6 +400,7 @@ def create_ticket(
                 campaign=campaign,
                 previous_ticket=previous,
                 created_at=reported_at,
+                state_changed_at=reported_at,
             )
             sla.apply_deadlines(ticket, reported_at)
             if flow in FAULT_FLOWS:
@@ -424,6 +428,91 @@ def create_ticket(
         existing = Ticket.objects.get(source_system=source_system, source_ref=source_ref)
         return as_flow(existing), False
     return ticket, True
+
+
+SERVICE_FIELDS = ("customer_name", "phone", "sto", "olt", "odp")
+
+
+def _profile_fields(service_number: str) -> dict:
+    """A new line's customer and network codes, as I-SISKA (the customer registry) has them."""
+    from integrations.adapters import get_adapter
+
+    profile = get_adapter("isiska").profile(service_number=service_number)
+    return {
+        "customer_name": profile.customer_name,
+        "phone": profile.phone,
+        "address": profile.address,
+        "package": profile.package_name,
+        "sto": profile.sto,
+        "olt": profile.olt,
+        "odp": profile.odp,
+    }
+
+
+def find_or_create_services(wanted: dict[str, dict | None]) -> dict[str, Service]:
+    """The services of these numbers, creating each unknown one with its customer.
+
+    `wanted` maps a service number to the fields to create it from (customer_name, phone, sto,
+    olt, odp; address and package optional), or to None to ask I-SISKA. A number created
+    concurrently by another arrival is read back, never inserted twice (the unique constraint
+    decides, inside a savepoint per new line).
+    """
+    found = {
+        item.service_number: item for item in Service.objects.filter(service_number__in=wanted)
+    }
+    for number, fields in wanted.items():
+        if number in found:
+            continue
+        fields = fields if fields is not None else _profile_fields(number)
+        missing = [name for name in SERVICE_FIELDS if not fields.get(name)]
+        if missing:
+            message = _("Needed to create a service that is not known yet.")
+            raise InvalidInput({name: [message] for name in missing})
+        try:
+            with transaction.atomic():
+                customer = Customer.objects.create(
+                    name=fields["customer_name"], phone=fields["phone"],
+                    address=fields.get("address", ""),
+                )  # fmt: skip
+                found[number] = Service.objects.create(
+                    service_number=number, customer=customer, package=fields.get("package", ""),
+                    address=fields.get("address", ""), sto=fields["sto"], olt=fields["olt"],
+                    odp=fields["odp"],
+                )  # fmt: skip
+        except IntegrityError:
+            found[number] = Service.objects.get(service_number=number)
+    return found
+
+
+def receive_report(
+    *,
+    flow: str,
+    source_system: str,
+    source_ref: str,
+    service_number: str,
+    service_fields: dict | None = None,
+    actor=None,
+    **ticket_fields,
+) -> tuple[FlowTicket, bool]:
+    """The one intake of reports from outside: pulls, pushes (API) and CSV lists.
+
+    Deduplicates on (source_system, source_ref), finds or creates the service and customer,
+    then lets `create_ticket` route it and apply the arrival rules (Fresh Lapul, gamas linking).
+    Returns (ticket, created); a repeat changes nothing. `actor` None is the system (a pull);
+    a person pushing reports must be a supervisor.
+    """
+    if actor is not None and not roles.is_supervisor(actor):
+        raise TransitionForbidden(_("Only supervisors and service accounts may push reports."))
+    if source_ref:
+        existing = Ticket.objects.filter(source_system=source_system, source_ref=source_ref).first()
+        if existing is not None:
+            return as_flow(existing), False
+    with transaction.atomic():
+        service = find_or_create_services({service_number: service_fields})[service_number]
+        return create_ticket(
+            flow=flow, service=service, actor=actor, source_system=source_system,
+            source_ref=source_ref, **ticket_fields,
+        )  # fmt: skip
 
 
 def _link_report(ticket: FlowTicket, incident: GamasIncident) -> None:
@@ -580,6 +669,8 @@ def record_contact_attempt(
         )
         if attempt.failed:
             ticket.failed_attempts += 1
+        else:
+            ticket.last_answered_at = attempt.at
         ticket.last_contact_outcome = outcome
         _save(ticket)
         return attempt
@@ -638,6 +729,21 @@ def refresh_customer_checks(*, ticket_id: int, actor) -> int:
         )  # fmt: skip
         outbox.enqueue(calls=calls, ticket=ticket, log_entry=entry)
         return len(calls)
+
+
+def apply_call_answer(*, call, response) -> list[str]:
+    """Record on the ticket what a successful external call found (facts, the NOSSA number, the
+    Starclick order). Called inside the transaction that marks the call succeeded; the ticket
+    row is locked like every other write. Returns the changed fields."""
+    from integrations.calls import SPECS
+
+    spec = SPECS.get((call.app, call.operation))
+    if spec is None or spec.apply is None or call.ticket_id is None:
+        return []
+    ticket = Ticket.objects.select_for_update().get(pk=call.ticket_id)
+    changed = spec.apply(ticket, response)
+    _save(ticket, [*changed, "updated_at"])
+    return changed
 
 
 # --- Gamas incidents ------------------------------------------------------------------------

@@ -86,3 +86,91 @@ def run_import(job_id: int) -> str:
     from .imports import run_import_job
 
     return run_import_job(job_id)
+
+
+# --- Periodic pulls into the flows ----------------------------------------------------------
+def _pull(source: str, fetch, receive) -> int:
+    """Read what arrived since the cursor, create tickets (idempotent), move the cursor."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.models import PullCursor
+
+    now = timezone.now()
+    cursor, _created = PullCursor.objects.get_or_create(
+        source=source, defaults={"pulled_until": now - timedelta(minutes=1)}
+    )
+    created = 0
+    for record in fetch(since=cursor.pulled_until, limit=100):
+        _ticket, is_new = receive(record)
+        created += is_new
+    PullCursor.objects.filter(pk=cursor.pk).update(pulled_until=now)
+    return created
+
+
+@shared_task(acks_late=True)
+def pull_nossa_tickets() -> int:
+    from integrations.adapters import get_adapter
+
+    from . import services
+    from .models import Flow
+
+    return _pull(
+        "nossa",
+        get_adapter("nossa").fetch_new_tickets,
+        lambda record: services.receive_report(
+            flow=Flow.NOSSA,
+            source_system="nossa",
+            source_ref=record.nossa_number,
+            service_number=record.service_number,
+            category=record.category,
+            summary=record.symptom,
+            nossa_number=record.nossa_number,
+            reported_at=record.reported_at,
+        ),
+    )
+
+
+@shared_task(acks_late=True)
+def pull_callback_records() -> int:
+    from integrations.adapters import get_adapter
+
+    from . import services
+    from .models import Flow
+
+    return _pull(
+        "callback",
+        get_adapter("callback").fetch_records,
+        lambda record: services.receive_report(
+            flow=Flow.CALLBACK,
+            source_system="callback",
+            source_ref=record.record_id,
+            service_number=record.service_number,
+            summary=record.reason,
+            reported_at=record.recorded_at,
+        ),
+    )
+
+
+@shared_task(acks_late=True)
+def pull_force_closed_tickets() -> int:
+    from integrations.adapters import get_adapter
+
+    from . import services
+    from .models import Flow
+
+    return _pull(
+        "force_close",
+        get_adapter("nossa").fetch_force_closed,
+        lambda record: services.receive_report(
+            flow=Flow.FORCE_CLOSE,
+            source_system="nossa-fc",
+            source_ref=record.nossa_number,
+            service_number=record.service_number,
+            category=record.category,
+            summary=record.symptom,
+            nossa_number=record.nossa_number,
+            reported_at=record.closed_at,
+        ),
+    )

@@ -267,15 +267,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=env_int("TIER2_SLA_SWEEP_SECONDS", 60)),
     },
     "pull-nossa-tickets": {
-        "task": "integrations.tasks.pull_nossa_tickets",
+        "task": "tickets.tasks.pull_nossa_tickets",
         "schedule": timedelta(seconds=env_int("TIER2_PULL_NOSSA_SECONDS", 60)),
     },
     "pull-callback-records": {
-        "task": "integrations.tasks.pull_callback_records",
+        "task": "tickets.tasks.pull_callback_records",
         "schedule": timedelta(seconds=env_int("TIER2_PULL_CALLBACK_SECONDS", 300)),
     },
     "pull-force-close-list": {
-        "task": "integrations.tasks.pull_force_closed_tickets",
+        "task": "tickets.tasks.pull_force_closed_tickets",
         "schedule": timedelta(seconds=env_int("TIER2_PULL_FORCE_CLOSE_SECONDS", 900)),
     },
     "resume-gamas-fan-outs": {
