@@ -309,8 +309,8 @@ class FlowScene:
     def inputs_for(self, found) -> dict:
         inputs = {}
         for spec in found.custom["inputs"]:
-            if spec.kind == "closing_code":
-                inputs[spec.name] = self.machine.closing_codes[0][0]
+            if spec.kind == "closing_code":  # the step's own codes (SOP: one per way it closes)
+                inputs[spec.name] = (spec.choices or self.machine.closing_codes)[0][0]
             elif spec.kind == "choice":
                 inputs[spec.name] = spec.choices[0][0]
             elif spec.kind == "incident":

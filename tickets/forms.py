@@ -11,7 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .flows.base import Input
+from .flows.base import Input, closing_code_choices
 from .models import ContactOutcome, GamasIncident
 
 TEXT_MAX = 4000  # the services' limit on free text (services.TEXT_INPUT_MAX)
@@ -39,7 +39,9 @@ def field_for(spec: Input, machine) -> forms.Field:
     """The form field for one declared input of a transition."""
     common = {"label": spec.label, "required": spec.required}
     if spec.kind == "closing_code":
-        return forms.ChoiceField(choices=BLANK_CHOICE + list(machine.closing_codes), **common)
+        return forms.ChoiceField(
+            choices=BLANK_CHOICE + closing_code_choices(spec, machine), **common
+        )
     if spec.kind == "choice":
         return forms.ChoiceField(choices=BLANK_CHOICE + list(spec.choices), **common)
     if spec.kind == "incident":

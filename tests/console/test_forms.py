@@ -74,14 +74,31 @@ def test_transition_form_bad_input_is_explained_next_to_the_field(
     )
 
 
-def test_closing_code_must_be_one_of_the_flows(agent_client, agent):
-    ticket = in_state(nossa_ticket(), agent, "verifying", last_contact_outcome="answered")
+@pytest.mark.parametrize(
+    ("action", "code"),
+    [
+        ("close", "CARED"),  # another flow's code
+        ("close", "UNREACHABLE"),  # the flow's, but not for a customer-confirmed close
+        ("close_unreachable", "FIXED_FIELD"),  # the flow's, but the customer was not reached
+    ],
+)
+def test_closing_code_must_be_one_of_the_closing_steps_own(
+    agent_client, agent, settings, action, code
+):
+    ticket = in_state(taken(nossa_ticket(), agent), agent, "verifying")
+    if action == "close":  # the customer confirms on a call in this step
+        ticket = factories.record_calls(ticket, agent, "answered")
+    else:  # nobody answers, and Ibooster shows the line online
+        ticket = factories.record_calls(
+            ticket, agent, *["no_answer"] * settings.TIER2_MAX_CONTACT_ATTEMPTS
+        )
+        ticket = factories.set_facts(ticket, ibooster={"status": "online"})
     before = factories.ticket_snapshot(ticket)
 
-    response = post_action(agent_client, ticket, "close", closing_code="CARED")
+    response = post_action(agent_client, ticket, action, closing_code=code)
 
     assert_refused_unchanged(response, ticket, before)
-    assert "Select a valid choice" in field_errors(response, "close")["closing_code"][0]
+    assert "Select a valid choice" in field_errors(response, action)["closing_code"][0]
 
 
 def test_a_closed_gamas_incident_cannot_be_linked(agent_client, agent, supervisor):
@@ -99,7 +116,8 @@ def test_a_closed_gamas_incident_cannot_be_linked(agent_client, agent, superviso
 def test_an_offer_webcare_did_not_return_is_refused(client):
     agent = factories.agent(flows=("ideas",), username="agent.ideas")
     ticket = factories.flow_ticket("ideas")
-    ticket = in_state(ticket, agent, "contacting", last_contact_outcome="answered")
+    ticket = in_state(ticket, agent, "contacting")
+    ticket = factories.record_calls(ticket, agent, "answered")  # in this step: accept is open
     ticket = factories.set_facts(
         ticket,
         epayment={"arrears_total": 0, "months_unpaid": 0},
@@ -152,8 +170,14 @@ def test_transition_form_fields_follow_the_declared_inputs(agent):
 
     assert list(form.fields) == ["expected_state", "closing_code", "note"]
     assert form.fields["closing_code"].required and not form.fields["note"].required
+    # SOP table (docs/sop-transitions.csv): the customer confirms, so a fix code, never
+    # "unreachable" (that is close_unreachable's only code).
     assert [code for code, _label in form.fields["closing_code"].choices][1:] == [
-        code for code, _label in ticket.closing_codes
+        "FIXED_REMOTE", "FIXED_FIELD", "GAMAS_RECOVERED", "CUSTOMER_SIDE",
+    ]  # fmt: skip
+    unreachable = TransitionForm(machine=ticket, option=options["close_unreachable"])
+    assert unreachable.fields["closing_code"].choices[1:] == [
+        ("UNREACHABLE", "Customer unreachable, service online")
     ]
     assert form.initial["expected_state"] == "verifying"
 

@@ -5,7 +5,8 @@ right or a wrong actor, with good, missing or bad inputs and sometimes a stale e
 contact attempts (some with a bad outcome), claims, releases and reassignments, facts arriving
 from the external checks, and gamas incidents recovering. Whatever is refused must be refused
 with a domain error and change nothing; whatever happens, the ticket's state belongs to its
-flow and the transition log, folded from the arrival row, ends at the ticket's state.
+flow, every move its log records is a row of the golden SOP table (docs/sop-transitions.csv),
+and the transition log, folded from the arrival row, ends at the ticket's state.
 """
 
 import contextlib
@@ -16,10 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import factories
+from tests.tickets.test_sop_golden import golden_of
 from tickets import services
 from tickets.exceptions import TicketError
 from tickets.flows import FLOWS
-from tickets.models import ContactOutcome
+from tickets.models import ContactOutcome, TransitionLog
 
 pytestmark = pytest.mark.django_db
 
@@ -151,10 +153,24 @@ def plan_other(scene, data):
     return recover
 
 
+def sop_moves(flow: str) -> set[tuple[str, str, str]]:
+    """(transition, from, to) of every move the golden table allows in the flow."""
+    return {
+        (row.transition, row.source, target) for row in golden_of(flow) for target in row.targets
+    }
+
+
 def check_ticket(scene) -> None:
     ticket = scene.reload()
     assert ticket.state in scene.machine.states
     assert factories.replay_log(ticket)[-1] == ticket.state
+    moves = set(
+        TransitionLog.objects.filter(ticket_id=ticket.pk)
+        .exclude(transition="arrive")
+        .values_list("transition", "from_state", "to_state")
+    )
+    # Rows that keep the state (release, reassign, taking a gamas report) are not moves.
+    assert {move for move in moves if move[1] != move[2]} <= sop_moves(scene.flow)
 
 
 def run_random_actions(flow: str, data, people: dict, *, check=check_ticket) -> None:

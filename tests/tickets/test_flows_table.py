@@ -1,11 +1,13 @@
-"""Every transition of the seven flow machines, from every source state, read from the machines.
+"""Every transition of the seven flow machines, from every source state, as the SOP table says.
 
-The cases are built from the machines' own metadata (`tickets.flows.FLOWS` and
-`GamasIncidentMachine`), so a transition added to a flow is tested without editing this file.
-Each case walks a fresh ticket to the source state through the services, then checks that the
-right actor with the right inputs and conditions moves it (one log row), and that a wrong state,
-a wrong actor, a missing or bad input and a failed condition are refused, leaving the ticket and
-its log exactly as they were.
+The cases come from the reviewed golden table `docs/sop-transitions.csv` (flow, transition,
+source, target, permission, closing codes), not from the machines: test_sop_golden.py checks the
+machines declare exactly that table, and this file checks they behave as it says. Each case walks
+a fresh ticket to the source state through the services, then checks that the right actor with
+the right inputs and conditions moves it to the table's target (one log row), that every closing
+code of the table closes it and the flow's other codes do not, and that a wrong state, a wrong
+actor, a missing or bad input and a failed condition are refused, leaving the ticket and its log
+exactly as they were.
 """
 
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from tests import factories
+from tests.tickets.test_sop_golden import MACHINES, golden_of, golden_rows
 from tickets import services
 from tickets.exceptions import (
     ConditionNotMet,
@@ -22,6 +25,7 @@ from tickets.exceptions import (
     TransitionNotAllowed,
 )
 from tickets.flows import FLOWS, GamasIncidentMachine
+from tickets.flows.base import CLOSED
 from tickets.flows.nossa import ACS_ACTIONS, MINITOOLS_ACTIONS, NossaTicket
 from tickets.models import Escalation, EscalationStatus, Ticket, TransitionLog
 
@@ -31,12 +35,18 @@ pytestmark = pytest.mark.django_db
 # --- The table ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Case:
-    """One transition from one source state; Support's answer once per state it returns to."""
+    """One row of the golden table; Support's answer once per state it returns to.
+
+    flow, name, source, target, permission and codes are the table's; `transition` is the
+    machine's django-fsm Transition that the case runs.
+    """
 
     flow: str
     name: str
     source: str
     target: str
+    permission: str
+    codes: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.flow}:{self.source}->{self.target}:{self.name}"
@@ -49,27 +59,18 @@ class Case:
     def transition(self):
         return getattr(self.machine, self.name)._django_fsm.get_transition(self.source)
 
-    @property
-    def permission(self) -> str:
-        return factories.permission_name(self.transition)
 
-
-def escalation_sources(machine) -> list[str]:
-    return [found.source for found in factories.transitions_of(machine) if found.name == "escalate"]
+def escalation_sources(flow: str) -> list[str]:
+    return sorted(row.source for row in golden_of(flow) if row.transition == "escalate")
 
 
 def all_cases() -> list[Case]:
-    cases = []
-    for flow, machine in FLOWS.items():
-        for found in factories.transitions_of(machine):
-            if found.name == "answer_escalation":
-                cases += [
-                    Case(flow, found.name, found.source, back)
-                    for back in escalation_sources(machine)
-                ]
-            else:
-                cases.append(Case(flow, found.name, found.source, found.target))
-    return cases
+    return [
+        Case(row.flow, row.transition, row.source, target, row.permission, row.codes)
+        for flow in FLOWS
+        for row in golden_of(flow)
+        for target in row.targets  # Support's answer: one case per state it returns to
+    ]
 
 
 CASES = all_cases()
@@ -105,6 +106,8 @@ def new_log_rows(ticket, before: int) -> list[tuple]:
 def test_transition_taken_by_the_right_actor_moves_the_ticket_and_logs_one_row(case):
     scene = scene_at(case)
     actor, inputs = scene.prepare(case.transition)
+    if case.codes:
+        inputs["closing_code"] = case.codes[0]
     before = factories.log_count(scene.ticket)
 
     result = attempt(scene, case.name, actor, inputs)
@@ -137,17 +140,22 @@ def assert_refused(scene, case_name: str, actor, inputs, error):
     return raised.value
 
 
-def first_other_state(machine, name: str) -> str:
+def transition_names(flow: str) -> list[str]:
+    return list(dict.fromkeys(row.transition for row in golden_of(flow)))
+
+
+def first_other_state(flow: str, name: str) -> str:
     """The first state (in walking order from "new", after it) that `name` cannot leave."""
-    sources = {found.source for found in factories.transitions_of(machine) if found.name == name}
+    machine = FLOWS[flow]
+    sources = {row.source for row in golden_of(flow) if row.transition == name}
     order = sorted(machine.states, key=lambda state: len(factories.path_to(machine, state)))
     return next(state for state in order[1:] + order[:1] if state not in sources)
 
 
 WRONG_STATE_CASES = [
-    (flow, name, first_other_state(machine, name))
-    for flow, machine in FLOWS.items()
-    for name in dict.fromkeys(found.name for found in factories.transitions_of(machine))
+    (flow, name, first_other_state(flow, name))
+    for flow in FLOWS
+    for name in transition_names(flow)
     if name != "claim"  # taking a ticket again is the claim rules' business (test_services)
 ]
 
@@ -173,7 +181,7 @@ def test_transition_is_refused_from_a_state_it_does_not_leave(flow, name, state)
 def test_closed_ticket_refuses_every_transition_of_its_flow(flow):
     scene = factories.flow_scene(flow)
     scene.walk_to("closed")
-    for name in dict.fromkeys(t.name for t in factories.transitions_of(scene.machine)):
+    for name in transition_names(flow):
         if name == "claim":
             continue
         found = next(t for t in factories.transitions_of(scene.machine) if t.name == name)
@@ -282,6 +290,48 @@ def test_transition_is_refused_with_a_missing_or_bad_input(case, label, field, v
     assert list(error.errors) == [field]
 
 
+def other_codes_of_the_flow(case: Case) -> list[str]:
+    """The flow's closing codes (all its closing rows) that this closing step does not accept."""
+    flow_codes = {code for row in golden_of(case.flow) for code in row.codes}
+    return sorted(flow_codes - set(case.codes))
+
+
+CODE_CASES = [(case, code) for case in CASES for code in case.codes]
+WRONG_CODE_CASES = [
+    (case, code) for case in CASES if case.codes for code in other_codes_of_the_flow(case)
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "code"), CODE_CASES, ids=[f"{case}:{code}" for case, code in CODE_CASES]
+)
+def test_every_closing_code_of_the_table_closes_the_ticket_with_it(case, code):
+    scene = scene_at(case)
+    actor, inputs = scene.prepare(case.transition)
+    inputs["closing_code"] = code
+
+    attempt(scene, case.name, actor, inputs)
+
+    ticket = scene.reload()
+    assert (ticket.state, ticket.closing_code) == (CLOSED, code)
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    WRONG_CODE_CASES,
+    ids=[f"{case}:not-{code}" for case, code in WRONG_CODE_CASES],
+)
+def test_a_closing_step_refuses_the_flows_codes_that_are_not_its_own(case, code):
+    """E.g. "unreachable, service online" cannot close as fixed by the field team."""
+    scene = scene_at(case)
+    actor, inputs = scene.prepare(case.transition)
+    inputs["closing_code"] = code
+    error = assert_refused(scene, case.name, actor, inputs, InvalidInput)
+    assert list(error.errors) == ["closing_code"]
+    message = " ".join(str(text) for text in error.errors["closing_code"])
+    assert code not in message and all(own in message for own in case.codes), message
+
+
 def test_closing_code_of_another_flow_is_refused():
     scene = factories.flow_scene("nossa")
     scene.walk_to("verifying")
@@ -313,38 +363,41 @@ def test_transition_is_refused_while_its_condition_is_not_met(case, condition):
 
 
 # --- The gamas incident's own machine ---------------------------------------------------------
-INCIDENT_TRANSITIONS = factories.transitions_of(GamasIncidentMachine)
+# Who each permission of the incident's machine lets act (None: the system).
+INCIDENT_ACTORS = {
+    "incident_managers": ("Supervisor", "Support"),
+    "incident_managers_or_system": ("Supervisor", "Support", None),
+}
+INCIDENT_CASES = [
+    (row, role) for row in golden_of("gamas_incident") for role in INCIDENT_ACTORS[row.permission]
+]
 
 
 @pytest.mark.parametrize(
-    ("source", "name", "actor_role"),
-    [
-        ("open", "recover", "Supervisor"),
-        ("open", "recover", "Support"),
-        ("recovered", "close", "Supervisor"),
-        ("recovered", "close", None),
-    ],
+    ("row", "actor_role"),
+    INCIDENT_CASES,
     ids=[
-        "incident:open->recovered:recover:by-supervisor",
-        "incident:open->recovered:recover:by-support",
-        "incident:recovered->closed:close:by-supervisor",
-        "incident:recovered->closed:close:by-system",
+        f"incident:{row.source}->{row.target}:{row.transition}:by-{role or 'system'}"
+        for row, role in INCIDENT_CASES
     ],
 )
-def test_incident_transition_moves_it_and_logs_one_row(source, name, actor_role):
-    incident = factories.incident_in_state(source)
+def test_incident_transition_moves_it_and_logs_one_row(row, actor_role):
+    incident = factories.incident_in_state(row.source)
     actor = factories.role_user(actor_role) if actor_role else None
-    found = getattr(GamasIncidentMachine, name)._django_fsm.get_transition(source)
-    inputs = {"closing_code": "RECOVERED"} if name == "close" else {}
+    inputs = {"closing_code": row.codes[0]} if row.codes else {}
     before = factories.log_count(incident=incident)
 
-    services.transition_incident(incident_id=incident.pk, name=name, actor=actor, inputs=inputs)
+    services.transition_incident(
+        incident_id=incident.pk, name=row.transition, actor=actor, inputs=inputs
+    )
 
     incident.refresh_from_db()
-    assert incident.state == found.target
+    assert incident.state == row.target
+    if row.codes:
+        assert incident.closing_code == row.codes[0]
     rows = list(TransitionLog.objects.filter(incident_id=incident.pk).order_by("pk"))[before:]
     assert [(r.transition, r.from_state, r.to_state, r.actor_id) for r in rows] == [
-        (name, source, found.target, actor.pk if actor else None)
+        (row.transition, row.source, row.target, actor.pk if actor else None)
     ]
 
 
@@ -408,20 +461,32 @@ def test_incident_close_is_refused_while_a_child_is_open():
 
 
 # --- The graphs: every state reachable, every SOP branch present -------------------------------
-MACHINES = {**FLOWS, "incident": GamasIncidentMachine}
-START = dict.fromkeys(FLOWS, "new") | {"incident": "open"}
+START = dict.fromkeys(MACHINES, "new") | {"gamas_incident": "open"}
+
+
+def table_reachable_from(flow: str, start: str) -> set[str]:
+    """The states the golden table's rows lead to from `start`."""
+    seen, todo = {start}, [start]
+    while todo:
+        here = todo.pop()
+        for row in golden_of(flow):
+            if row.source == here:
+                fresh = set(row.targets) - seen
+                seen |= fresh
+                todo.extend(fresh)
+    return seen
 
 
 @pytest.mark.parametrize("flow", list(MACHINES))
 def test_every_state_of_the_flow_is_reachable_from_its_start(flow):
     machine = MACHINES[flow]
-    assert factories.reachable_from(machine, START[flow]) == set(machine.states)
+    assert table_reachable_from(flow, START[flow]) == set(machine.states)
 
 
 @pytest.mark.parametrize("flow", list(MACHINES))
 def test_closed_is_reachable_from_every_state_of_the_flow(flow):
     machine = MACHINES[flow]
-    stuck = {s for s in machine.states if "closed" not in factories.reachable_from(machine, s)}
+    stuck = {s for s in machine.states if "closed" not in table_reachable_from(flow, s)}
     assert stuck == set()
 
 
@@ -439,12 +504,11 @@ def test_every_transition_stays_inside_the_flow_and_says_what_it_asks(flow):
 
 @pytest.mark.parametrize("flow", list(FLOWS))
 def test_every_flow_can_escalate_its_working_states_and_support_can_answer(flow):
-    machine = FLOWS[flow]
-    working = escalation_sources(machine)
+    working = escalation_sources(flow)
     assert working, flow
-    answer = machine.answer_escalation._django_fsm.get_transition("escalated")
-    assert set(answer.target.allowed_states) == set(working)
-    assert factories.permission_name(answer) == "support_desk"
+    (answer,) = [row for row in golden_of(flow) if row.transition == "answer_escalation"]
+    assert (answer.source, sorted(answer.targets)) == ("escalated", working)
+    assert answer.permission == "support_desk"
 
 
 # (flow, transition, source, target) of every branch DESIGN section 3 draws.
@@ -510,8 +574,8 @@ DESIGN_BRANCHES = [
     ("ideas", "close", "declined", "closed"),
     ("ideas", "mark_unreachable", "contacting", "unreachable"),
     ("ideas", "close", "unreachable", "closed"),
-    ("incident", "recover", "open", "recovered"),
-    ("incident", "close", "recovered", "closed"),
+    ("gamas_incident", "recover", "open", "recovered"),
+    ("gamas_incident", "close", "recovered", "closed"),
 ]
 
 
@@ -520,11 +584,11 @@ DESIGN_BRANCHES = [
     DESIGN_BRANCHES,
     ids=[f"{flow}:{source}->{target}:{name}" for flow, name, source, target in DESIGN_BRANCHES],
 )
-def test_design_branch_exists_in_the_machine(flow, name, source, target):
-    machine = MACHINES[flow]
-    found = [t for t in factories.transitions_of(machine) if t.name == name and t.source == source]
+def test_design_branch_is_in_the_sop_table(flow, name, source, target):
+    """Every branch DESIGN.md draws is a reviewed row (and the machines declare those rows)."""
+    found = [row for row in golden_rows() if row[:3] == (flow, name, source)]
     assert len(found) == 1, f"{flow} has no {name} from {source}"
-    assert factories.targets_of(found[0]) == [target]
+    assert found[0].targets == (target,)
 
 
 def test_force_close_unreachable_customer_with_service_down_can_only_be_escalated():

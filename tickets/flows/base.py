@@ -42,8 +42,21 @@ NOTE = Input("note", _("Note"), required=False)
 REQUIRED_NOTE = Input("note", _("Note"))
 REASON = Input("reason", _("Reason for escalation"))
 ANSWER = Input("answer", _("Answer to the agent"))
-CLOSING_CODE = Input("closing_code", _("Closing code"), kind="closing_code")
 INCIDENT = Input("incident", _("Gamas incident"), kind="incident")
+
+
+def closing_code(*codes: tuple[str, str]) -> Input:
+    """The closing-code input of one closing step: only the codes that fit the way it closes.
+
+    The machine's `closing_codes` stays the union of these (it labels a closed ticket's code).
+    """
+    return Input("closing_code", _("Closing code"), kind="closing_code", choices=tuple(codes))
+
+
+def closing_code_choices(spec: Input, machine) -> list[tuple[str, str]]:
+    """What a closing-code input offers: the transition's own codes (the machine's list for an
+    input that declares none), as the services accept them."""
+    return list(spec.choices or getattr(machine, "closing_codes", ()))
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,19 @@ def condition(message: str) -> Callable:
 
 @condition(_("The customer has not been reached yet: record an answered call first."))
 def customer_reached(ticket: Ticket) -> bool:
-    return ticket.last_contact_outcome == ContactOutcome.ANSWERED
+    """The last recorded call was answered, and it was made in the current step.
+
+    Evidence belongs to the step: a call counts only if it was made since the ticket entered the
+    state it is in (`state_changed_at`), which is the state every guarded transition leaves, the
+    one whose SOP step is "call the customer" (contacting, verifying). An answered call from
+    before a re-diagnosis, a return from Support or any other move does not let it close.
+    A row that has not changed state since `state_changed_at` was added (None) counts any answered
+    call recorded since then (`last_answered_at` is set only by calls recorded after it).
+    """
+    answered_at = ticket.last_answered_at
+    if ticket.last_contact_outcome != ContactOutcome.ANSWERED or answered_at is None:
+        return False
+    return ticket.state_changed_at is None or answered_at >= ticket.state_changed_at
 
 
 @condition(_("Not enough failed contact attempts yet to give up on the customer."))
@@ -181,14 +206,47 @@ def unreachable_step():
     return mark_unreachable
 
 
-def close_unreachable_step(calls: Iterable[Call] = ()):
-    """`verifying -> closed` for a customer who cannot be reached while the line is online."""
+def closing_step(
+    codes_by_source: dict[str, Iterable[tuple[str, str]]],
+    *,
+    label: str = _("Close"),
+    conditions: Iterable[Callable] = (),
+    calls: Iterable[Call] = (),
+):
+    """`source -> closed` for each source state, each accepting only its own closing codes.
+
+    One django-fsm transition (one name) with one `Transition` per source state, so the console
+    and the API offer, and the services accept, the codes that fit the state the ticket is in.
+    """
+
+    conditions, calls = tuple(conditions), tuple(calls)
+
+    def decorate(func):
+        for source, codes in codes_by_source.items():
+            func = step(
+                source=source,
+                target=CLOSED,
+                label=label,
+                inputs=(closing_code(*codes), NOTE),
+                conditions=conditions,
+                calls=calls,
+            )(func)
+        return func
+
+    return decorate
+
+
+def close_unreachable_step(code: tuple[str, str], calls: Iterable[Call] = ()):
+    """`verifying -> closed` for a customer who cannot be reached while the line is online.
+
+    It accepts one closing code: the flow's "unreachable, service online" code.
+    """
 
     @step(
         source="verifying",
         target=CLOSED,
         label=_("Unreachable, service online: close"),
-        inputs=(CLOSING_CODE, NOTE),
+        inputs=(closing_code(code), NOTE),
         conditions=(attempts_exhausted, service_online),
         calls=calls,
     )

@@ -8,11 +8,11 @@ from django.utils.translation import gettext_lazy as _
 from ..models import EscalationStatus, Flow
 from .base import (
     CLOSED,
-    CLOSING_CODE,
     NOTE,
     REQUIRED_NOTE,
     FlowTicket,
     State,
+    closing_step,
     condition,
     customer_reached,
     escalation_steps,
@@ -20,6 +20,11 @@ from .base import (
     take_step,
     unreachable_step,
 )
+
+# Closing codes, each accepted only from the state it describes.
+CARED = ("CARED", _("Caring call done"))
+ISSUE_ESCALATED = ("ISSUE_ESCALATED", _("Issue found and escalated"))
+UNREACHABLE = ("UNREACHABLE", _("Customer unreachable"))
 
 
 @condition(_("An issue found must be escalated to Support and answered before closing."))
@@ -51,11 +56,7 @@ class C4CaringTicket(FlowTicket):
         "escalated": State(_("Escalated to Support"), _("Support is looking at the issue.")),
         CLOSED: State(_("Closed"), _("Done.")),
     }
-    closing_codes = (
-        ("CARED", _("Caring call done")),
-        ("ISSUE_ESCALATED", _("Issue found and escalated")),
-        ("UNREACHABLE", _("Customer unreachable")),
-    )
+    closing_codes = (CARED, ISSUE_ESCALATED, UNREACHABLE)
 
     class Meta:
         proxy = True
@@ -88,11 +89,12 @@ class C4CaringTicket(FlowTicket):
 
     mark_unreachable = unreachable_step()
 
-    @step(
-        source=("cared", "issue_found", "unreachable"),
-        target=CLOSED,
-        label=_("Close"),
-        inputs=(CLOSING_CODE, NOTE),
+    @closing_step(
+        {
+            "cared": (CARED,),
+            "issue_found": (ISSUE_ESCALATED,),
+            "unreachable": (UNREACHABLE,),
+        },
         conditions=(issue_handled,),
     )
     def close(self, **inputs):

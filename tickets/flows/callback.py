@@ -8,13 +8,12 @@ from django.utils.translation import gettext_lazy as _
 from ..models import Flow
 from .base import (
     CLOSED,
-    CLOSING_CODE,
     ESCALATED_STATE,
-    NOTE,
     REQUIRED_NOTE,
     Call,
     FlowTicket,
     State,
+    closing_step,
     condition,
     customer_reached,
     escalation_steps,
@@ -22,6 +21,13 @@ from .base import (
     take_step,
     unreachable_step,
 )
+
+# Closing codes, each accepted only from the state it describes (a duplicate record is found
+# out on the call, so it closes like a request settled on the call).
+RESOLVED_ON_CALL = ("RESOLVED_ON_CALL", _("Resolved on the call"))
+NOSSA_TICKET = ("NOSSA_TICKET", _("Handed to NOSSA"))
+UNREACHABLE = ("UNREACHABLE", _("Customer unreachable"))
+DUPLICATE = ("DUPLICATE", _("Duplicate record"))
 
 
 @condition(_("NOSSA has not returned the new ticket number yet."))
@@ -53,12 +59,7 @@ class CallbackTicket(FlowTicket):
         "escalated": ESCALATED_STATE,
         CLOSED: State(_("Closed"), _("Done; the Callback record was marked done.")),
     }
-    closing_codes = (
-        ("RESOLVED_ON_CALL", _("Resolved on the call")),
-        ("NOSSA_TICKET", _("Handed to NOSSA")),
-        ("UNREACHABLE", _("Customer unreachable")),
-        ("DUPLICATE", _("Duplicate record")),
-    )
+    closing_codes = (RESOLVED_ON_CALL, NOSSA_TICKET, UNREACHABLE, DUPLICATE)
 
     class Meta:
         proxy = True
@@ -92,11 +93,12 @@ class CallbackTicket(FlowTicket):
 
     mark_unreachable = unreachable_step()
 
-    @step(
-        source=("resolved_on_call", "nossa_ticket_created", "unreachable"),
-        target=CLOSED,
-        label=_("Close"),
-        inputs=(CLOSING_CODE, NOTE),
+    @closing_step(
+        {
+            "resolved_on_call": (RESOLVED_ON_CALL, DUPLICATE),
+            "nossa_ticket_created": (NOSSA_TICKET,),
+            "unreachable": (UNREACHABLE,),
+        },
         conditions=(nossa_number_received,),
         calls=(Call("callback", "mark_done"),),
     )

@@ -10,7 +10,6 @@ from django.utils.translation import gettext_lazy as _
 from ..models import Flow
 from .base import (
     CLOSED,
-    CLOSING_CODE,
     ESCALATED_STATE,
     NOTE,
     REQUIRED_NOTE,
@@ -19,11 +18,17 @@ from .base import (
     Input,
     State,
     close_unreachable_step,
+    closing_step,
     customer_reached,
     escalation_steps,
     step,
     take_step,
 )
+
+# Closing codes, each accepted only from the state it describes.
+CONFIRMED_OK = ("CONFIRMED_OK", _("Customer confirms the service"))
+REOPENED = ("REOPENED", _("Reopened in NOSSA"))
+UNREACHABLE_ONLINE = ("UNREACHABLE_ONLINE", _("Unreachable, Ibooster shows online"))
 
 REOPEN_METHODS = (
     ("reopen", _("Reopen the NOSSA ticket")),
@@ -53,11 +58,7 @@ class ForceCloseTicket(FlowTicket):
         "escalated": ESCALATED_STATE,
         CLOSED: State(_("Closed"), _("Done.")),
     }
-    closing_codes = (
-        ("CONFIRMED_OK", _("Customer confirms the service")),
-        ("REOPENED", _("Reopened in NOSSA")),
-        ("UNREACHABLE_ONLINE", _("Unreachable, Ibooster shows online")),
-    )
+    closing_codes = (CONFIRMED_OK, REOPENED, UNREACHABLE_ONLINE)
 
     class Meta:
         proxy = True
@@ -114,15 +115,10 @@ class ForceCloseTicket(FlowTicket):
     def reopen(self, **inputs):
         self.facts = {**self.facts, "reopen_method": inputs["reopen_as"]}
 
-    @step(
-        source=("confirmed_ok", "reopened"),
-        target=CLOSED,
-        label=_("Close"),
-        inputs=(CLOSING_CODE, NOTE),
-    )
+    @closing_step({"confirmed_ok": (CONFIRMED_OK,), "reopened": (REOPENED,)})
     def close(self, **inputs):
         self.mark_closed(inputs["closing_code"])
 
-    close_unreachable = close_unreachable_step()
+    close_unreachable = close_unreachable_step(UNREACHABLE_ONLINE)
 
     escalate, answer_escalation = escalation_steps(("claimed", "verifying", "not_ok"))

@@ -10,7 +10,6 @@ from django.utils.translation import gettext_lazy as _
 from ..models import Flow
 from .base import (
     CLOSED,
-    CLOSING_CODE,
     ESCALATED_STATE,
     NOTE,
     REQUIRED_NOTE,
@@ -18,11 +17,18 @@ from .base import (
     FlowTicket,
     State,
     close_unreachable_step,
+    closing_code,
     customer_reached,
     escalation_steps,
     step,
     take_step,
 )
+
+# Closing codes. Customer confirms: fixed, or the fault was on their side; unreachable while
+# Ibooster shows the line online: UNREACHABLE only.
+FIXED = ("FIXED", _("Fixed and confirmed"))
+CUSTOMER_SIDE = ("CUSTOMER_SIDE", _("Customer-side problem"))
+UNREACHABLE = ("UNREACHABLE", _("Customer unreachable, service online"))
 
 
 class FreshLapulTicket(FlowTicket):
@@ -54,11 +60,7 @@ class FreshLapulTicket(FlowTicket):
         "escalated": ESCALATED_STATE,
         CLOSED: State(_("Closed"), _("Done.")),
     }
-    closing_codes = (
-        ("FIXED", _("Fixed and confirmed")),
-        ("CUSTOMER_SIDE", _("Customer-side problem")),
-        ("UNREACHABLE", _("Customer unreachable, service online")),
-    )
+    closing_codes = (FIXED, CUSTOMER_SIDE, UNREACHABLE)
 
     class Meta:
         proxy = True
@@ -121,13 +123,13 @@ class FreshLapulTicket(FlowTicket):
         source="verifying",
         target=CLOSED,
         label=_("Customer confirms: close"),
-        inputs=(CLOSING_CODE, NOTE),
+        inputs=(closing_code(FIXED, CUSTOMER_SIDE), NOTE),
         conditions=(customer_reached,),
     )
     def close(self, **inputs):
         self.mark_closed(inputs["closing_code"])
 
-    close_unreachable = close_unreachable_step()
+    close_unreachable = close_unreachable_step(UNREACHABLE)
 
     escalate, answer_escalation = escalation_steps(
         ("claimed", "analysing", "escalated_priority", "monitoring", "verifying")

@@ -14,7 +14,6 @@ from .. import roles
 from ..models import Flow, GamasIncident
 from .base import (
     CLOSED,
-    CLOSING_CODE,
     ESCALATED_STATE,
     INCIDENT,
     NOTE,
@@ -24,6 +23,7 @@ from .base import (
     State,
     agent_or_system,
     close_unreachable_step,
+    closing_code,
     condition,
     customer_reached,
     escalation_steps,
@@ -31,6 +31,12 @@ from .base import (
     step,
     system,
 )
+
+# Closing codes, one per way a report closes.
+GAMAS_RECOVERED = ("GAMAS_RECOVERED", _("Recovered with the gamas"))
+CONVERTED_NOSSA = ("CONVERTED_NOSSA", _("Converted to a NOSSA ticket"))
+UNREACHABLE = ("UNREACHABLE", _("Customer unreachable, service online"))
+RECOVERED = ("RECOVERED", _("Outage recovered"))  # the incident's
 
 
 @condition(_("The NOSSA ticket number has not come back yet."))
@@ -65,11 +71,7 @@ class GamasTicket(FlowTicket):
         CLOSED: State(_("Closed"), _("Done.")),
     }
     unqueued_states = frozenset({CLOSED, "linked", "waiting_recovery"})
-    closing_codes = (
-        ("GAMAS_RECOVERED", _("Recovered with the gamas")),
-        ("CONVERTED_NOSSA", _("Converted to a NOSSA ticket")),
-        ("UNREACHABLE", _("Customer unreachable, service online")),
-    )
+    closing_codes = (GAMAS_RECOVERED, CONVERTED_NOSSA, UNREACHABLE)
 
     class Meta:
         proxy = True
@@ -111,7 +113,7 @@ class GamasTicket(FlowTicket):
         source="verifying",
         target=CLOSED,
         label=_("Recovered, customer confirms: close"),
-        inputs=(CLOSING_CODE, NOTE),
+        inputs=(closing_code(GAMAS_RECOVERED), NOTE),
         conditions=(customer_reached, service_online),
     )
     def close_recovered(self, **inputs):
@@ -140,13 +142,13 @@ class GamasTicket(FlowTicket):
         source="converted",
         target=CLOSED,
         label=_("Close"),
-        inputs=(CLOSING_CODE, NOTE),
+        inputs=(closing_code(CONVERTED_NOSSA), NOTE),
         conditions=(nossa_number_received,),
     )
     def close(self, **inputs):
         self.mark_closed(inputs["closing_code"])
 
-    close_unreachable = close_unreachable_step()
+    close_unreachable = close_unreachable_step(UNREACHABLE)
 
     escalate, answer_escalation = escalation_steps(("new", "verifying", "not_recovered"))
 
@@ -180,7 +182,7 @@ class GamasIncidentMachine(GamasIncident):
         ),
         CLOSED: State(_("Closed"), _("All linked reports are closed.")),
     }
-    closing_codes = (("RECOVERED", _("Outage recovered")),)
+    closing_codes = (RECOVERED,)
 
     class Meta:
         proxy = True
@@ -200,7 +202,7 @@ class GamasIncidentMachine(GamasIncident):
         target=CLOSED,
         label=_("Close incident"),
         permission=incident_managers_or_system,
-        inputs=(CLOSING_CODE, NOTE),
+        inputs=(closing_code(RECOVERED), NOTE),
         conditions=(all_children_closed,),
     )
     def close(self, **inputs):

@@ -11,13 +11,13 @@ from django.utils.translation import gettext_lazy as _
 from ..models import Flow
 from .base import (
     CLOSED,
-    CLOSING_CODE,
     ESCALATED_STATE,
     NOTE,
     Call,
     FlowTicket,
     Input,
     State,
+    closing_step,
     condition,
     customer_reached,
     escalation_steps,
@@ -25,6 +25,13 @@ from .base import (
     take_step,
     unreachable_step,
 )
+
+# Closing codes, each accepted only from the state it describes (`declined` is reached both by
+# the customer declining and by arrears, so it takes either code).
+ORDER_ENTERED = ("ORDER_ENTERED", _("Order entered"))
+DECLINED = ("DECLINED", _("Customer declined"))
+NOT_ELIGIBLE = ("NOT_ELIGIBLE", _("Not eligible (arrears)"))
+UNREACHABLE = ("UNREACHABLE", _("Customer unreachable"))
 
 OFFER_CODE = Input("offer_code", _("Offer accepted"), kind="offer")
 
@@ -73,12 +80,7 @@ class IdeasTicket(FlowTicket):
         "escalated": ESCALATED_STATE,
         CLOSED: State(_("Closed"), _("Done.")),
     }
-    closing_codes = (
-        ("ORDER_ENTERED", _("Order entered")),
-        ("DECLINED", _("Customer declined")),
-        ("NOT_ELIGIBLE", _("Not eligible (arrears)")),
-        ("UNREACHABLE", _("Customer unreachable")),
-    )
+    closing_codes = (ORDER_ENTERED, DECLINED, NOT_ELIGIBLE, UNREACHABLE)
 
     class Meta:
         proxy = True
@@ -149,11 +151,12 @@ class IdeasTicket(FlowTicket):
 
     mark_unreachable = unreachable_step()
 
-    @step(
-        source=("order_entered", "declined", "unreachable"),
-        target=CLOSED,
-        label=_("Close"),
-        inputs=(CLOSING_CODE, NOTE),
+    @closing_step(
+        {
+            "order_entered": (ORDER_ENTERED,),
+            "declined": (DECLINED, NOT_ELIGIBLE),
+            "unreachable": (UNREACHABLE,),
+        }
     )
     def close(self, **inputs):
         self.mark_closed(inputs["closing_code"])

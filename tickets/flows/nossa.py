@@ -12,7 +12,6 @@ from django.utils.translation import gettext_lazy as _
 from ..models import Flow
 from .base import (
     CLOSED,
-    CLOSING_CODE,
     ESCALATED_STATE,
     INCIDENT,
     NOTE,
@@ -23,6 +22,7 @@ from .base import (
     State,
     agent_or_system,
     close_unreachable_step,
+    closing_code,
     customer_reached,
     escalation_steps,
     step,
@@ -48,6 +48,14 @@ REMOTE_FIX_ACTIONS = ACS_ACTIONS + MINITOOLS_ACTIONS
 def uses_minitools(ticket) -> bool:
     return ticket.facts.get("remote_fix_action") in dict(MINITOOLS_ACTIONS)
 
+
+# Closing codes. Customer confirms: how it was fixed (or that the fault was on their side);
+# unreachable while Ibooster shows the line online: UNREACHABLE only.
+FIXED_REMOTE = ("FIXED_REMOTE", _("Fixed remotely"))
+FIXED_FIELD = ("FIXED_FIELD", _("Fixed by the field team"))
+GAMAS_RECOVERED = ("GAMAS_RECOVERED", _("Recovered with the gamas"))
+CUSTOMER_SIDE = ("CUSTOMER_SIDE", _("Customer-side problem (CPE, cabling, power)"))
+UNREACHABLE = ("UNREACHABLE", _("Customer unreachable, service online"))
 
 ACTION = Input("action", _("Remote action"), kind="choice", choices=REMOTE_FIX_ACTIONS)
 CHECK_CONNECTION = Call("ibooster", "connection_status")
@@ -89,13 +97,7 @@ class NossaTicket(FlowTicket):
         CLOSED: State(_("Closed"), _("Restored and closed in NOSSA.")),
     }
     unqueued_states = frozenset({CLOSED, "linked_to_gamas"})
-    closing_codes = (
-        ("FIXED_REMOTE", _("Fixed remotely")),
-        ("FIXED_FIELD", _("Fixed by the field team")),
-        ("GAMAS_RECOVERED", _("Recovered with the gamas")),
-        ("CUSTOMER_SIDE", _("Customer-side problem (CPE, cabling, power)")),
-        ("UNREACHABLE", _("Customer unreachable, service online")),
-    )
+    closing_codes = (FIXED_REMOTE, FIXED_FIELD, GAMAS_RECOVERED, CUSTOMER_SIDE, UNREACHABLE)
 
     class Meta:
         proxy = True
@@ -198,14 +200,14 @@ class NossaTicket(FlowTicket):
         source="verifying",
         target=CLOSED,
         label=_("Customer confirms: close"),
-        inputs=(CLOSING_CODE, NOTE),
+        inputs=(closing_code(FIXED_REMOTE, FIXED_FIELD, GAMAS_RECOVERED, CUSTOMER_SIDE), NOTE),
         conditions=(customer_reached,),
         calls=(Call("nossa", "close_ticket"),),
     )
     def close(self, **inputs):
         self.mark_closed(inputs["closing_code"])
 
-    close_unreachable = close_unreachable_step(calls=(Call("nossa", "close_ticket"),))
+    close_unreachable = close_unreachable_step(UNREACHABLE, calls=(Call("nossa", "close_ticket"),))
 
     escalate, answer_escalation = escalation_steps(
         (

@@ -46,7 +46,7 @@ from django.utils import timezone
 from integrations.models import AdapterCall
 from tickets import services, sla, stats
 from tickets.flows import FLOWS, as_flow
-from tickets.flows.base import CLOSED, ESCALATED, system
+from tickets.flows.base import CLOSED, ESCALATED, closing_code_choices, system
 from tickets.models import (
     AgentProfile,
     Campaign,
@@ -795,7 +795,7 @@ class DemoLoader:
         values = {}
         for spec in found.custom.get("inputs", ()):
             if spec.kind == "closing_code":
-                values[spec.name] = self._closing_code(job, step)
+                values[spec.name] = self._closing_code(job, step, spec)
             elif spec.kind == "choice":
                 values[spec.name] = spec.choices[job.number % len(spec.choices)][0]
             elif spec.kind == "incident":
@@ -821,8 +821,9 @@ class DemoLoader:
             return ticket.campaign.offer_code
         return "UPG100"
 
-    def _closing_code(self, job: Job, step: Step) -> str:
-        codes = [code for code, _label in FLOWS[job.flow].closing_codes]
+    def _closing_code(self, job: Job, step: Step, spec) -> str:
+        """The code that fits the ticket's story, among those this closing step accepts."""
+        codes = [code for code, _label in closing_code_choices(spec, FLOWS[job.flow])]
         taken = {item.name for item in job.path[: job.done + 1]}
         hints = (
             ("unreachable" in step.name or step.source == "unreachable", "UNREACHABLE"),
@@ -869,6 +870,8 @@ class DemoLoader:
         )
 
     def _make_customer_reached(self, job, ticket, names) -> None:
+        """A call answered in this step (the one the guarded transition leaves): an answered
+        call from an earlier step does not count."""
         if job.number % 3 == 0:
             self._call(job, ContactOutcome.NO_ANSWER, "Tidak diangkat.")
         self._call(job, ContactOutcome.ANSWERED, "Pelanggan bisa dihubungi.")
@@ -1001,7 +1004,7 @@ class DemoLoader:
         for ticket_id, job in jobs.items():
             story = sorted(events[ticket_id], key=lambda event: event[:3])
             times = self._story_times(job, story, claim_targets[ticket_id])
-            claimed = closed = None
+            claimed = closed = entered = answered = None
             for (old, _kind, _pk, what, row), new in zip(story, times, strict=True):
                 if what in ("log", "call"):
                     row.at = new
@@ -1019,7 +1022,12 @@ class DemoLoader:
                         claimed = new
                     if row.to_state == CLOSED:
                         closed = new
-            ticket_times[ticket_id] = (claimed, closed, times[-1] if times else job.created_at)
+                    if row.to_state != row.from_state:
+                        entered = new
+                elif what == "call" and row.outcome == ContactOutcome.ANSWERED:
+                    answered = new
+            last = times[-1] if times else job.created_at
+            ticket_times[ticket_id] = (claimed, closed, entered, answered, last)
 
         TransitionLog.objects.bulk_update(logs, ["at"], batch_size=500)
         ContactAttempt.objects.bulk_update(attempts, ["at"], batch_size=500)
@@ -1030,10 +1038,14 @@ class DemoLoader:
         self._move_calls(ids, moved)
         self._move_incidents()
         for ticket in Ticket.objects.filter(pk__in=ids):
-            claimed, closed, last = ticket_times[ticket.pk]
+            claimed, closed, entered, answered, last = ticket_times[ticket.pk]
             Ticket.objects.filter(pk=ticket.pk).update(
                 claimed_at=claimed if ticket.claimed_at else None,
                 closed_at=closed if ticket.closed_at else None,
+                # The step's evidence moves with its calls: a call answered in this step still
+                # is, one from an earlier step still is not (the story keeps its order).
+                state_changed_at=entered or ticket.state_changed_at,
+                last_answered_at=answered if ticket.last_answered_at else None,
                 updated_at=last,
             )
         self._mark_sla(ids, escalations)
@@ -1094,7 +1106,7 @@ class DemoLoader:
                 sla_status=status,
             )
         TransitionLog.objects.bulk_create(marks, batch_size=500)
-        sla.sweep(now=self.now)
+        services.sweep_sla(now=self.now)
         stats.rebuild()
 
     def _story_times(self, job: Job, story, claim_within: timedelta) -> list[datetime]:
