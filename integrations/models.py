@@ -1,9 +1,11 @@
 """Calls to the external applications, recorded as evidence and used as the outbox.
 
 An `AdapterCall` row is written in the same transaction as the state change that causes it
-(status `pending`), dispatched to Celery after commit, and updated by the task with the answer.
-The row's `idempotency_key` is unique, so a redelivered task finds the row already done and a
-state change replayed never queues the same call twice.
+(status `pending`), sent to Celery after commit, and run by the task that first *claims* it: a
+compare-and-set from `pending` (or from `running` past its lease) to `running`. A delivery that
+cannot claim the row is a duplicate and does nothing. The row records every message published
+for it (`last_sent_at`, `due_at`, `send_count`), so the outbox sweep sends a call again only when
+no message for it can still be on its way (see `integrations.outbox`).
 """
 
 from django.db import models
@@ -57,7 +59,35 @@ class AdapterCall(models.Model):
     error = models.TextField(_("error"), blank=True)
     idempotency_key = models.CharField(_("idempotency key"), max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
-    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the first message for the call was published.")
+    )
+    last_sent_at = models.DateTimeField(
+        _("last sent at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When the newest message for the call was published; empty while none is known to "
+            "be on its way (never sent, or a retry the broker refused)."
+        ),
+    )
+    due_at = models.DateTimeField(
+        _("due at"),
+        null=True,
+        blank=True,
+        help_text=_("When that message is due at a worker: a retry's countdown after it was sent."),
+    )
+    send_count = models.PositiveIntegerField(
+        _("messages sent"),
+        default=0,
+        help_text=_("Messages published for the call: its dispatch, retries and the sweep's."),
+    )
+    lease_until = models.DateTimeField(
+        _("lease until"),
+        null=True,
+        blank=True,
+        help_text=_("While running: no other delivery may run the call before this time."),
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -75,6 +105,23 @@ class AdapterCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.app}.{self.operation} [{self.status}]"
+
+
+class OutboxProbe(models.Model):
+    """How far the broker has delivered a queue, measured with a probe message (one row per queue).
+
+    The outbox sweep publishes a probe behind every message already in the queue. A queue is
+    first in, first out, so when a worker runs the probe, every message published before it has
+    been taken by a worker: a call sent before that and still pending lost its message.
+    """
+
+    queue = models.CharField(max_length=64, unique=True)
+    sent_at = models.DateTimeField(null=True, blank=True)  # the newest probe published
+    passed_until = models.DateTimeField(null=True, blank=True)  # the newest probe that came out
+    passed_at = models.DateTimeField(null=True, blank=True)  # when it came out
+
+    def __str__(self) -> str:
+        return f"{self.queue} delivered up to {self.passed_until}"
 
 
 class PullCursor(models.Model):

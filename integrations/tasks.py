@@ -1,19 +1,32 @@
 """Celery tasks that talk to the external applications. Tasks take ids and re-read rows.
 
-`run_adapter_call` runs one outbox row: it is safe to deliver twice (a finished row is not run
-again; a write carries the row's idempotency key, so the external side does it once), retries
-transient failures with exponential backoff, and records every attempt on the row.
+`run_adapter_call` runs one outbox row, exactly once at a time however often it is delivered:
+
+- it first *claims* the row (`outbox.claim`, a compare-and-set to `running` with a lease); a
+  delivery that cannot claim it (the call is finished, or running within its lease) is a
+  duplicate and returns without calling anything;
+- a write carries the row's idempotency key, so a repeat after a lost reply or a killed worker
+  is applied once by the external application;
+- a transient failure (`AdapterUnavailable`) gives the row back as `pending` and retries with
+  Celery's exponential backoff (`retry_backoff`, `retry_backoff_max`, `retry_jitter`), up to
+  `TIER2_ADAPTER_MAX_RETRIES` attempts; the retry's message is recorded on the row like any
+  other;
+- the outcome is recorded only by the delivery that still holds the claim, except a success,
+  which is always recorded (once: a finished call is never recorded again).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from . import outbox
 from .adapters import AdapterRejected, AdapterUnavailable, get_adapter, to_jsonable
@@ -24,43 +37,86 @@ from .signals import answer_received
 log = logging.getLogger(__name__)
 
 
-def _backoff_seconds(attempt: int) -> float:
-    return settings.TIER2_ADAPTER_RETRY_BACKOFF_SECONDS * (2 ** (attempt - 1))
+def retry_countdown(task, attempt: int) -> float:
+    """Seconds before retrying after failed attempt number `attempt` (1 for the first).
+
+    Celery's own backoff (`get_exponential_backoff_interval`, as `autoretry_for` uses it) from
+    the task's `retry_backoff`, `retry_backoff_max` and `retry_jitter`, computed in milliseconds
+    so that sub-second settings work. It stays below the broker's visibility timeout: Redis
+    would otherwise hand the waiting retry to a second worker.
+    """
+    milliseconds = get_exponential_backoff_interval(
+        factor=round(task.retry_backoff * 1000),
+        retries=attempt - 1,
+        maximum=round(task.retry_backoff_max * 1000),
+        full_jitter=task.retry_jitter,
+    )
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    return min(milliseconds / 1000, visibility / 2)
 
 
-def _finish(call_id: int, *, status: str, response=None, error: str = "", duration_ms=None):
-    """Record the outcome on the call row and, on success, its effect on the ticket."""
+def _finish(
+    call_id: int,
+    attempt: int,
+    *,
+    status: str,
+    response=None,
+    error: str = "",
+    duration_ms=None,
+    retry_in: float | None = None,
+):
+    """Record the outcome of attempt `attempt`; on success, its effect on the ticket.
+
+    Returns the row, or None when nothing was recorded: the call had succeeded already (a twin
+    delivery's effect is recorded), or, for anything but a success, another delivery has taken
+    the call over since this attempt's lease ran out (its outcome is the one that counts).
+    """
     with transaction.atomic():
         call = AdapterCall.objects.select_for_update().get(pk=call_id)
         if call.status == CallStatus.SUCCEEDED:
-            return call  # a twin delivery finished first; its effect is already recorded
+            return None
+        owner = call.status == CallStatus.RUNNING and call.attempts == attempt
+        if status != CallStatus.SUCCEEDED and not owner:
+            return None
+        now = timezone.now()
         call.status, call.error, call.duration_ms = status, error[:2000], duration_ms
+        call.lease_until = None
+        fields = ["status", "error", "duration_ms", "lease_until"]
         if status in (CallStatus.SUCCEEDED, CallStatus.FAILED):
-            call.finished_at = timezone.now()
+            call.finished_at = now
+            fields.append("finished_at")
+        if status == CallStatus.PENDING:  # a retry is about to be sent: none is on its way yet
+            call.last_sent_at = None
+            call.due_at = now + timedelta(seconds=retry_in or 0)
+            fields += ["last_sent_at", "due_at"]
         if response is not None:
             call.response = response
-        call.save(update_fields=["status", "error", "duration_ms", "finished_at", "response"])
+            fields.append("response")
+        call.save(update_fields=fields)
         if status == CallStatus.SUCCEEDED and call.ticket_id:
             # The ticket side records what the answer means (through its services).
             answer_received.send(sender=AdapterCall, call=call, response=response)
         return call
 
 
-@shared_task(bind=True, acks_late=True, max_retries=None)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,  # the row counts the attempts (TIER2_ADAPTER_MAX_RETRIES)
+    retry_backoff=settings.TIER2_ADAPTER_RETRY_BACKOFF_SECONDS,
+    retry_backoff_max=settings.TIER2_ADAPTER_RETRY_BACKOFF_MAX_SECONDS,
+    retry_jitter=settings.TIER2_ADAPTER_RETRY_JITTER,
+)
 def run_adapter_call(self, call_id: int) -> str:
-    with transaction.atomic():
-        call = (
-            AdapterCall.objects.select_for_update(of=("self",))
-            .select_related("ticket__service", "ticket__assignee", "log_entry")
-            .filter(pk=call_id)
-            .first()
-        )
-        if call is None or call.status in (CallStatus.SUCCEEDED, CallStatus.FAILED):
-            return call.status if call else "missing"
-        call.status = CallStatus.RUNNING
-        call.attempts += 1
-        call.dispatched_at = call.dispatched_at or timezone.now()
-        call.save(update_fields=["status", "attempts", "dispatched_at"])
+    attempt = outbox.claim(call_id)
+    if attempt is None:
+        status = AdapterCall.objects.filter(pk=call_id).values_list("status", flat=True).first()
+        log.info("adapter call %s: duplicate delivery, not run (%s)", call_id, status or "missing")
+        return status or "missing"
+    call = AdapterCall.objects.select_related(
+        "ticket__service", "ticket__assignee", "log_entry"
+    ).get(pk=call_id)
     spec = SPECS.get((call.app, call.operation))
     started = time.monotonic()
     try:
@@ -72,21 +128,55 @@ def run_adapter_call(self, call_id: int) -> str:
         answer = getattr(get_adapter(call.app), call.operation)(**arguments)
     except AdapterUnavailable as problem:
         elapsed = int((time.monotonic() - started) * 1000)
-        if call.attempts < settings.TIER2_ADAPTER_MAX_RETRIES:
-            _finish(call_id, status=CallStatus.PENDING, error=str(problem), duration_ms=elapsed)
-            raise self.retry(countdown=_backoff_seconds(call.attempts), exc=problem) from problem
-        _finish(call_id, status=CallStatus.FAILED, error=str(problem), duration_ms=elapsed)
-        return CallStatus.FAILED
+        error = str(problem)
+        if attempt >= settings.TIER2_ADAPTER_MAX_RETRIES:
+            _finish(call_id, attempt, status=CallStatus.FAILED, error=error, duration_ms=elapsed)
+            return CallStatus.FAILED
+        countdown = retry_countdown(self, attempt)
+        released = _finish(
+            call_id,
+            attempt,
+            status=CallStatus.PENDING,
+            error=error,
+            duration_ms=elapsed,
+            retry_in=countdown,
+        )
+        if released is None:
+            return CallStatus.RUNNING  # another delivery has finished or taken over the call
+        # Published after the row is pending again, so the retry can claim it. If the broker
+        # refuses it, Celery raises Reject and the sweep sends the call once the retry is due.
+        retry = self.retry(countdown=countdown, exc=problem, throw=False)
+        outbox.record_sent(call_id, countdown=countdown)
+        raise retry from problem
     except AdapterRejected as problem:
         elapsed = int((time.monotonic() - started) * 1000)
-        _finish(call_id, status=CallStatus.FAILED, error=str(problem), duration_ms=elapsed)
+        _finish(call_id, attempt, status=CallStatus.FAILED, error=str(problem), duration_ms=elapsed)
         return CallStatus.FAILED
+    except Exception as problem:  # a bug: fail the call (it can be retried) rather than leave
+        # it running, to be run again after every lease; the worker logs the error
+        error = f"{type(problem).__name__}: {problem}"
+        _finish(call_id, attempt, status=CallStatus.FAILED, error=error)
+        raise
     elapsed = int((time.monotonic() - started) * 1000)
-    _finish(call_id, status=CallStatus.SUCCEEDED, response=to_jsonable(answer), duration_ms=elapsed)
+    _finish(
+        call_id,
+        attempt,
+        status=CallStatus.SUCCEEDED,
+        response=to_jsonable(answer),
+        duration_ms=elapsed,
+    )
     return CallStatus.SUCCEEDED
+
+
+@shared_task(ignore_result=True)
+def outbox_probe(sent_at: str) -> None:
+    """The sweep's probe came out of the queue: every message published before it has too."""
+    outbox.probe_passed(parse_datetime(sent_at))
 
 
 @shared_task
 def redispatch_outbox() -> int:
-    """Send again the outbox rows that were never delivered (broker outage, lost worker)."""
+    """Send again the outbox calls whose message is missing or lost (broker outage, lost
+    worker), and probe how far the queue has been delivered for the next sweep."""
+    outbox.send_probe()
     return outbox.redispatch_stale()

@@ -16,10 +16,11 @@ code::
     }
 
 ``class`` is the dotted path of the implementation (default: the app's stub). A stub is built
-with a :class:`StubBehaviour` from ``latency_ms`` and ``failure_rate`` (default 0 and 0). Any
-other keys are passed to the constructor as keyword arguments, which is how a real client gets
-its base URL or credentials' setting names; a real client ignores ``latency_ms`` and
-``failure_rate``.
+with a :class:`StubBehaviour` from ``latency_ms``, ``jitter_ms``, ``failure_rate`` and
+``lost_reply_rate`` (all 0 by default), and with the shared effect ledger (:func:`stub_effects`,
+from the ``TIER2_STUB_EFFECTS_URL`` and ``TIER2_STUB_EFFECTS_KEY`` settings). Any other keys are
+passed to the constructor as keyword arguments, which is how a real client gets its base URL or
+credentials' setting names; a real client ignores the behaviour keys.
 """
 
 from __future__ import annotations
@@ -38,9 +39,12 @@ from .base import (
     AdapterError,
     AdapterRejected,
     AdapterUnavailable,
+    EffectCount,
+    EffectLedger,
     Receipt,
     Stub,
     StubBehaviour,
+    effect_ledger,
     to_jsonable,
 )
 from .callback import CallbackAdapter, CallbackStub
@@ -63,11 +67,14 @@ __all__ = [
     "AdapterError",
     "AdapterRejected",
     "AdapterUnavailable",
+    "EffectCount",
+    "EffectLedger",
     "Receipt",
     "Stub",
     "StubBehaviour",
     "get_adapter",
     "reset_adapters",
+    "stub_effects",
     "to_jsonable",
 ]
 
@@ -95,6 +102,7 @@ APPS: tuple[str, ...] = tuple(_ADAPTERS)
 DISPLAY_NAMES: dict[str, str] = {app: iface.display_name for app, (iface, _) in _ADAPTERS.items()}
 
 _cache: dict[str, Adapter] = {}
+_ledgers: dict[tuple[str, str], EffectLedger] = {}  # one per (URL, key prefix), kept across resets
 _cache_lock = threading.RLock()  # re-entrant: an adapter's import may ask for another
 
 
@@ -147,6 +155,35 @@ def reset_adapters() -> None:
         _cache.clear()
 
 
+def stub_effects() -> EffectLedger:
+    """The ledger where the stubs count their writes per idempotency key (see ``base.py``).
+
+    ``TIER2_STUB_EFFECTS_URL`` names a Redis database (the default is ``REDIS_URL``), so that a
+    test or a benchmark in another process reads what the workers' stubs applied; without it,
+    the counts stay in this process's memory (the embedded default, where Celery runs eagerly).
+    ``TIER2_STUB_EFFECTS_KEY`` prefixes its Redis keys.
+    """
+    url, prefix = (
+        _setting("TIER2_STUB_EFFECTS_URL", ""),
+        _setting("TIER2_STUB_EFFECTS_KEY", "tier2:stub-effects"),
+    )
+    with _cache_lock:
+        ledger = _ledgers.get((url, prefix))
+        if ledger is None:
+            try:
+                ledger = _ledgers[url, prefix] = effect_ledger(url, prefix)
+            except ValueError as exc:
+                raise ImproperlyConfigured(f"TIER2_STUB_EFFECTS_URL: {exc}") from exc
+        return ledger
+
+
+def _setting(name: str, default: str) -> str:
+    try:
+        return getattr(settings, name, default) or default
+    except ImproperlyConfigured:
+        return default  # Django settings not configured: plain-Python use, e.g. a script
+
+
 def _configured() -> dict[str, Any]:
     try:
         return getattr(settings, "TIER2_ADAPTERS", {}) or {}
@@ -154,12 +191,15 @@ def _configured() -> dict[str, Any]:
         return {}  # Django settings not configured: plain-Python use, e.g. a script
 
 
+# The TIER2_ADAPTERS keys that make a StubBehaviour, and their types.
+_BEHAVIOUR = {"latency_ms": int, "jitter_ms": int, "failure_rate": float, "lost_reply_rate": float}
+
+
 def _build(app: str) -> Adapter:
     interface, stub = _ADAPTERS[app]
     options = dict(_configured().get(app) or {})
     class_path = options.pop("class", "") or ""
-    latency_ms = options.pop("latency_ms", 0)
-    failure_rate = options.pop("failure_rate", 0.0)
+    behaviour = {name: options.pop(name, 0) for name in _BEHAVIOUR}  # a real client ignores them
     where = f"TIER2_ADAPTERS[{app!r}]"
     try:
         cls = import_string(class_path) if class_path else stub
@@ -167,15 +207,16 @@ def _build(app: str) -> Adapter:
             raise ImproperlyConfigured(f"{where}: {class_path} is not a {interface.__name__}")
         if issubclass(cls, Stub):
             options["behaviour"] = StubBehaviour(
-                latency_ms=int(latency_ms), failure_rate=float(failure_rate)
+                **{name: kind(behaviour[name]) for name, kind in _BEHAVIOUR.items()}
             )
+            options.setdefault("effects", stub_effects())
         return cls(**options)
     except (ImportError, TypeError, ValueError) as exc:
         raise ImproperlyConfigured(f"{where}: {exc}") from exc
 
 
 def _reset_on_setting_change(*, setting: str, **kwargs: Any) -> None:
-    if setting == "TIER2_ADAPTERS":
+    if setting in ("TIER2_ADAPTERS", "TIER2_STUB_EFFECTS_URL", "TIER2_STUB_EFFECTS_KEY"):
         reset_adapters()
 
 

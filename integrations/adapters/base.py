@@ -9,7 +9,12 @@ This module holds what the stubs have in common:
 
 - the error types callers react to (retry on :class:`AdapterUnavailable`, give up on
   :class:`AdapterRejected`);
-- :class:`StubBehaviour` and :class:`Stub`: simulated latency and failure rate;
+- :class:`StubBehaviour` and :class:`Stub`: simulated latency, latency jitter, failures before
+  the call takes effect, and lost replies (the write was applied but its answer never came);
+- the stubs' *effect ledger* (:class:`EffectLedger`): every write is counted per idempotency key,
+  in process memory or in Redis where another process (a test, a benchmark) can read it. A write
+  repeated with a key already seen is not applied again, as a real idempotent API would do, but
+  it is counted as a repeat;
 - :func:`rng_for`: a random generator seeded from a digest of its keys, so the same service
   number gives the same answer in every process ("same request twice, same answer");
 - idempotent references: a mutating call's id is derived from its idempotency key, so a
@@ -36,9 +41,12 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import hashlib
+import inspect
 import random
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,19 +88,210 @@ class Adapter(abc.ABC):
 
 @dataclass(frozen=True, slots=True)
 class StubBehaviour:
-    """How a stub misbehaves: a fixed delay per call and a share of calls that fail.
+    """How a stub misbehaves.
 
-    ``failure_rate`` is a probability: 0 never fails, 1 always fails.
+    - ``latency_ms``: every call sleeps this long, plus a uniform random ``0..jitter_ms``;
+    - ``failure_rate``: this share of calls fails with :class:`AdapterUnavailable` *before*
+      anything happens (the request was lost, the application was down);
+    - ``lost_reply_rate``: this share of *writes* is applied, and then fails with
+      :class:`AdapterUnavailable` anyway (a timeout after the effect: the reply was lost). The
+      caller cannot tell the two failures apart; only the idempotency key keeps its retry from
+      doing the write twice.
+
+    Rates are probabilities: 0 never, 1 always.
     """
 
     latency_ms: int = 0
     failure_rate: float = 0.0
+    lost_reply_rate: float = 0.0
+    jitter_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms}")
-        if not 0.0 <= self.failure_rate <= 1.0:
-            raise ValueError(f"failure_rate must be within 0..1, got {self.failure_rate}")
+        if self.jitter_ms < 0:
+            raise ValueError(f"jitter_ms must be >= 0, got {self.jitter_ms}")
+        for name in ("failure_rate", "lost_reply_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within 0..1, got {value}")
+
+
+# --- The stubs' effect ledger -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EffectCount:
+    """What the stub of ``app`` saw of the writes made with one idempotency key."""
+
+    writes: int  # requests that reached the stub and passed validation (the first one applies)
+    lost_replies: int = 0  # of those, how many had their reply dropped after the effect
+
+    @property
+    def applied(self) -> int:
+        """Effects applied: the first write applies, a repeat of the key never applies again."""
+        return 1 if self.writes else 0
+
+    @property
+    def repeats(self) -> int:
+        """Writes that came again with a key already applied (deduplicated, not applied)."""
+        return max(0, self.writes - 1)
+
+
+class EffectLedger(abc.ABC):
+    """Where stubs count their writes, per application and idempotency key."""
+
+    @abc.abstractmethod
+    def record_write(self, app: str, idempotency_key: str) -> int:
+        """Count one write; return how many arrived with this key, this one included.
+
+        1 means the effect is applied now; more means a repeat, which is not applied again.
+        """
+
+    @abc.abstractmethod
+    def record_lost_reply(self, app: str, idempotency_key: str) -> None:
+        """Count a reply dropped after its write was applied."""
+
+    @abc.abstractmethod
+    def counts(self) -> dict[tuple[str, str], EffectCount]:
+        """Every key written so far: ``{(app, idempotency_key): EffectCount}``."""
+
+    @abc.abstractmethod
+    def clear(self) -> None:
+        """Forget every count."""
+
+
+class MemoryLedger(EffectLedger):
+    """Counts in this process only: the embedded default, where Celery runs in the web process."""
+
+    def __init__(self) -> None:
+        self._writes: dict[tuple[str, str], int] = {}
+        self._lost: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def record_write(self, app: str, idempotency_key: str) -> int:
+        with self._lock:
+            count = self._writes[app, idempotency_key] = (
+                self._writes.get((app, idempotency_key), 0) + 1
+            )
+            return count
+
+    def record_lost_reply(self, app: str, idempotency_key: str) -> None:
+        with self._lock:
+            self._lost[app, idempotency_key] = self._lost.get((app, idempotency_key), 0) + 1
+
+    def counts(self) -> dict[tuple[str, str], EffectCount]:
+        with self._lock:
+            return {
+                key: EffectCount(writes, self._lost.get(key, 0))
+                for key, writes in self._writes.items()
+            }
+
+    def clear(self) -> None:
+        with self._lock:
+            self._writes.clear()
+            self._lost.clear()
+
+
+class RedisLedger(EffectLedger):
+    """Counts in Redis, one small counter per key, so that every process sees the same counts.
+
+    Keys are ``<prefix>:w:<app>/<idempotency key>`` (writes) and ``<prefix>:l:<app>/<key>``
+    (lost replies); each expires ``ttl_seconds`` after its last write, so a long-running stack
+    does not accumulate them. A Redis error makes the stub's call fail as unavailable (the
+    simulated application could not record the write, so it did not apply it).
+    """
+
+    def __init__(self, url: str, prefix: str, *, ttl_seconds: int = 86_400) -> None:
+        self.url, self.prefix, self.ttl_seconds = url, prefix, ttl_seconds
+        self._client = None
+
+    def __repr__(self) -> str:
+        return f"RedisLedger({self.url!r}, {self.prefix!r})"
+
+    @property
+    def client(self):
+        if self._client is None:
+            import redis  # only the Redis ledger needs the client
+
+            self._client = redis.Redis.from_url(
+                self.url, socket_connect_timeout=2, socket_timeout=5
+            )
+        return self._client
+
+    def _incr(self, kind: str, app: str, idempotency_key: str) -> int:
+        import redis
+
+        key = f"{self.prefix}:{kind}:{app}/{idempotency_key}"
+        try:
+            pipe = self.client.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, self.ttl_seconds)
+            count, _ = pipe.execute()
+        except redis.RedisError as problem:
+            raise AdapterUnavailable(f"stub effect ledger unreachable: {problem}") from problem
+        return int(count)
+
+    def record_write(self, app: str, idempotency_key: str) -> int:
+        return self._incr("w", app, idempotency_key)
+
+    def record_lost_reply(self, app: str, idempotency_key: str) -> None:
+        self._incr("l", app, idempotency_key)
+
+    def _read(self, kind: str) -> dict[tuple[str, str], int]:
+        start = len(f"{self.prefix}:{kind}:")
+        keys = list(self.client.scan_iter(match=f"{self.prefix}:{kind}:*", count=1000))
+        values = self.client.mget(keys) if keys else []
+        found = {}
+        for key, value in zip(keys, values, strict=True):
+            if value is not None:
+                app, _, idempotency_key = key.decode()[start:].partition("/")
+                found[app, idempotency_key] = int(value)
+        return found
+
+    def counts(self) -> dict[tuple[str, str], EffectCount]:
+        lost = self._read("l")
+        return {
+            key: EffectCount(writes, lost.get(key, 0)) for key, writes in self._read("w").items()
+        }
+
+    def clear(self) -> None:
+        keys = list(self.client.scan_iter(match=f"{self.prefix}:*", count=1000))
+        for start in range(0, len(keys), 500):
+            self.client.delete(*keys[start : start + 500])
+
+
+def effect_ledger(url: str = "", prefix: str = "tier2:stub-effects") -> EffectLedger:
+    """A Redis ledger for a ``redis://`` (or ``rediss://``, ``unix://``) URL; memory without one."""
+    if not url:
+        return MemoryLedger()
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"the stub effect ledger needs a Redis URL or nothing, got {url!r}")
+    return RedisLedger(url, prefix)
+
+
+# A stub write calling another stub write (a subclass calling ``super()``) counts once.
+_writing = threading.local()
+
+
+def _stub_write(function: Callable) -> Callable:
+    """Wrap a stub's write: count it in the ledger after it succeeds, then maybe lose its reply."""
+    operation = function.__name__
+
+    @functools.wraps(function)
+    def write(self: Stub, *args: Any, **kwargs: Any) -> Any:
+        if getattr(_writing, "active", False):
+            return function(self, *args, **kwargs)
+        _writing.active = True
+        try:
+            answer = function(self, *args, **kwargs)  # latency, failures, validation, the answer
+        finally:
+            _writing.active = False
+        self._apply_write(operation, kwargs.get("idempotency_key", ""))
+        return answer
+
+    write.stub_write = True  # type: ignore[attr-defined]
+    return write
 
 
 Clock = Callable[[], datetime]
@@ -105,12 +304,29 @@ def _utc_now() -> datetime:
 class Stub(Adapter):
     """Base of every stub adapter: simulated latency and failures, deterministic data.
 
-    A stub keeps no state between calls; everything it answers is derived from the request,
-    so any number of processes agree without sharing anything. ``clock`` supplies "now" for
-    answers that are relative to today (usage history, bills); tests pass a fixed one.
-    ``failure_random`` decides simulated failures; it is deliberately *not* derived from the
-    request, so that a retried call can succeed.
+    A stub derives everything it answers from the request, so any number of processes agree
+    without sharing anything. The one thing stubs share is the effect ledger (``effects``),
+    which counts writes per idempotency key: every public method of a stub that takes an
+    ``idempotency_key`` is a write, and is wrapped (``__init_subclass__``) so that after it
+    succeeds it is counted (the first time with a key it is *applied*; later times are counted
+    as repeats and not applied again), and then, for a share ``lost_reply_rate``, raises
+    :class:`AdapterUnavailable` although it took effect.
+
+    ``clock`` supplies "now" for answers that are relative to today (usage history, bills);
+    tests pass a fixed one. ``failure_random`` decides simulated failures, lost replies and
+    jitter; it is deliberately *not* derived from the request, so that a retried call can
+    succeed. ``effects`` defaults to a ledger of this stub's own.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, attribute in list(vars(cls).items()):
+            if name.startswith("_") or not inspect.isfunction(attribute):
+                continue
+            if getattr(attribute, "stub_write", False):
+                continue
+            if "idempotency_key" in inspect.signature(attribute).parameters:
+                setattr(cls, name, _stub_write(attribute))
 
     def __init__(
         self,
@@ -118,20 +334,40 @@ class Stub(Adapter):
         *,
         clock: Clock | None = None,
         failure_random: random.Random | None = None,
+        effects: EffectLedger | None = None,
     ) -> None:
         self.behaviour = behaviour or StubBehaviour()
         self._clock = clock or _utc_now
         self._failure_random = failure_random or random.Random()
+        self.effects = effects if effects is not None else MemoryLedger()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.behaviour!r})"
 
     def _call(self, operation: str) -> None:
-        """Stand for the round trip to the external system; every operation starts here."""
-        if self.behaviour.latency_ms:
-            time.sleep(self.behaviour.latency_ms / 1000)
+        """Stand for the round trip to the external system; every operation starts here.
+
+        A failure here happens before the call has any effect.
+        """
+        delay_ms = self.behaviour.latency_ms
+        if self.behaviour.jitter_ms:
+            delay_ms += self._failure_random.uniform(0, self.behaviour.jitter_ms)
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
         if self._failure_random.random() < self.behaviour.failure_rate:
             raise AdapterUnavailable(f"{self.display_name}: {operation} timed out (simulated)")
+
+    def _apply_write(self, operation: str, idempotency_key: str) -> None:
+        """The write has gone through: apply it once per key, then maybe lose the reply."""
+        require_idempotency_key(idempotency_key)
+        self.effects.record_write(self.app, idempotency_key)
+        rate = self.behaviour.lost_reply_rate
+        if rate and self._failure_random.random() < rate:
+            self.effects.record_lost_reply(self.app, idempotency_key)
+            raise AdapterUnavailable(
+                f"{self.display_name}: {operation} timed out after it was applied "
+                "(simulated lost reply)"
+            )
 
     def _now(self) -> datetime:
         return self._clock()

@@ -260,28 +260,39 @@ def _call(ticket, key: str, *, age_seconds: float, **fields) -> AdapterCall:
     )
 
 
-def test_redispatch_sends_pending_calls_past_the_grace_time_and_ignores_fresh_or_finished_ones(
+def test_redispatch_sends_calls_whose_message_is_missing_and_ignores_queued_or_finished_ones(
     monkeypatch,
 ):
     ticket = nossa_ticket()
     grace = settings.TIER2_OUTBOX_REDISPATCH_AFTER_SECONDS
-    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    now = timezone.now()
     old = grace * 2
-    long_ago = timezone.now() - timedelta(seconds=max(grace, visibility) * 2)
+    long_ago = now - timedelta(seconds=old)
     never_sent = _call(ticket, "never-sent", age_seconds=old)
-    sent_and_lost = _call(ticket, "lost", age_seconds=old, dispatched_at=long_ago)
     worker_lost = _call(
-        ticket, "worker-lost", age_seconds=old, status=CallStatus.RUNNING, dispatched_at=long_ago
+        ticket,
+        "worker-lost",
+        age_seconds=old,
+        status=CallStatus.RUNNING,
+        attempts=1,
+        last_sent_at=long_ago,
+        due_at=long_ago,
+        lease_until=now - timedelta(seconds=1),
     )
     ignored = [
         _call(ticket, "fresh", age_seconds=grace / 2),
-        _call(ticket, "just-sent", age_seconds=old, dispatched_at=timezone.now()),
+        # Sent long ago but nothing says the queue has delivered it: it may wait in a backlog.
+        _call(ticket, "queued", age_seconds=old, last_sent_at=long_ago, due_at=long_ago),
+        _call(ticket, "just-sent", age_seconds=old, last_sent_at=now, due_at=now),
         _call(
             ticket,
             "running",
             age_seconds=old,
             status=CallStatus.RUNNING,
-            dispatched_at=timezone.now(),
+            attempts=1,
+            last_sent_at=long_ago,
+            due_at=long_ago,
+            lease_until=now + timedelta(seconds=60),
         ),
         _call(ticket, "done", age_seconds=old, status=CallStatus.SUCCEEDED, attempts=1),
         _call(ticket, "gave-up", age_seconds=old, status=CallStatus.FAILED, attempts=4),
@@ -289,15 +300,16 @@ def test_redispatch_sends_pending_calls_past_the_grace_time_and_ignores_fresh_or
     sent = []
     monkeypatch.setattr(run_adapter_call, "delay", sent.append)
 
-    assert outbox.redispatch_stale() == 3
+    assert outbox.redispatch_stale() == 2
 
-    assert sorted(sent) == sorted([never_sent.pk, sent_and_lost.pk, worker_lost.pk])
+    assert sorted(sent) == sorted([never_sent.pk, worker_lost.pk])
     never_sent.refresh_from_db()
     assert never_sent.dispatched_at is not None
+    assert (never_sent.send_count, never_sent.last_sent_at is not None) == (1, True)
     for row in ignored:
-        before = (row.status, row.attempts, row.dispatched_at)
+        before = (row.status, row.attempts, row.last_sent_at, row.send_count)
         row.refresh_from_db()
-        assert (row.status, row.attempts, row.dispatched_at) == before
+        assert (row.status, row.attempts, row.last_sent_at, row.send_count) == before
 
 
 def test_the_sweep_runs_a_call_the_broker_never_received():

@@ -186,11 +186,12 @@ def test_every_call_of_a_nossa_ticket_worked_to_close_succeeds_on_the_worker(
 def test_a_call_cut_off_by_a_killed_worker_is_redelivered_and_takes_effect_once(
     processes, shared_broker, database_url, agent
 ):
-    visibility = 5
+    visibility, lease = 5, 10  # the lease outlasts the 4 s call
     env = {
         **WORKER_ENV,
         "TIER2_ADAPTER_NOSSA_LATENCY_MS": "4000",
         "CELERY_VISIBILITY_TIMEOUT": str(visibility),
+        "TIER2_OUTBOX_LEASE_SECONDS": str(lease),
     }
     first = processes.start_worker(redis_url=shared_broker, database_url=database_url, env=env)
     ticket = factories.arrive("callback", source_system="callback", source_ref="CB0000000001")
@@ -208,8 +209,9 @@ def test_a_call_cut_off_by_a_killed_worker_is_redelivered_and_takes_effect_once(
     assert (call.status, call.attempts) == (CallStatus.RUNNING, 1), "killed after it finished"
     assert factories.reload(ticket).nossa_number == ""
     # Redis gives an unacknowledged message back once its visibility timeout has passed; a
-    # worker looks for such messages when it starts.
-    time.sleep(max(0.0, running_since + visibility + 1 - time.monotonic()))
+    # worker looks for such messages when it starts. The message claims the call once the dead
+    # run's lease has run out (before that, a delivery is refused as a duplicate).
+    time.sleep(max(0.0, running_since + max(visibility, lease) + 1 - time.monotonic()))
     processes.start_worker(redis_url=shared_broker, database_url=database_url, env=env)
     wait_for(processes, lambda: call_status(call.pk) in FINISHED, what="the redelivered call")
 

@@ -170,8 +170,13 @@ class Processes:
     def _log_path(self, stem: str) -> Path:
         return self.log_dir / f"{stem}-{len(self.started)}.log"
 
-    def start_redis(self, port: int | None = None) -> RedisServer:
-        """Start redis-server on `port` (default: a free one) and wait until it answers PING."""
+    def start_redis(self, port: int | None = None, *, persist: bool = False) -> RedisServer:
+        """Start redis-server on `port` (default: a free one) and wait until it answers PING.
+
+        With `persist`, every write is appended to a file (`appendfsync always`, as a
+        production broker with `appendonly yes`), so a server killed and started again on the
+        same port comes back with its queues, its unacknowledged messages included.
+        """
         binary = shutil.which("redis-server")
         if binary is None:
             raise AssertionError("redis-server is not installed")
@@ -179,10 +184,11 @@ class Processes:
         data_dir = self.log_dir / f"redis-{port}"
         data_dir.mkdir(exist_ok=True)
         log_path = self._log_path(f"redis-{port}")
+        durability = ["--appendonly", "yes", "--appendfsync", "always"] if persist else []
         with log_path.open("ab") as log:
             process = subprocess.Popen(  # noqa: S603 - redis-server from PATH, fixed arguments
                 [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--daemonize", "no", "--dir", str(data_dir)],
+                 "--appendonly", "no", *durability, "--daemonize", "no", "--dir", str(data_dir)],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         server = RedisServer(process, log_path, port)
