@@ -10,16 +10,16 @@ from __future__ import annotations
 import abc
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from .base import (
     Adapter,
+    AdapterRejected,
     Receipt,
     Stub,
     minute_bucket,
     mobile_phone,
     pooled_service_number,
-    random_digits,
     require_limit,
     require_match,
     require_text,
@@ -42,10 +42,15 @@ class CallbackAdapter(Adapter):
     display_name = "Callback"
 
     @abc.abstractmethod
-    def fetch_records(self, *, since: datetime, limit: int) -> list[CallbackRecord]:
-        """Records written at or after ``since``, oldest first, at most ``limit``.
+    def fetch_records(
+        self, *, since: datetime, after_ref: str = "", limit: int
+    ) -> list[CallbackRecord]:
+        """Records after the cursor, oldest first, at most ``limit``.
 
-        The same record may come back in a later pull; importers deduplicate by record id.
+        Records are ordered by (``recorded_at``, ``record_id``). The cursor is the last record
+        already read: its time ``since`` and its id ``after_ref``. A record comes back when its
+        (time, id) is strictly greater; with ``after_ref`` empty, every record written at or
+        after ``since``. A page shorter than ``limit`` means nothing more is waiting for now.
         """
 
     @abc.abstractmethod
@@ -64,28 +69,53 @@ _REASONS = (
 
 
 class CallbackStub(Stub, CallbackAdapter):
-    """Pulls answer with the zero to three records of ``since``'s minute, from the customer pool.
+    """Pulls read a feed: every minute holds zero to three records, drawn from the customer
+    pool by a generator seeded with the minute.
 
-    Pulls within one minute repeat the same records.
+    So a window always holds the same records, whatever the page size; paging from a cursor
+    walks the minutes from the cursor's up to now (the stub's clock), never further back than
+    ``feed_lookback``, and returns no record later than now. A record id is ``CB``, the minute
+    (minutes since 1970, 8 digits) and a 2-digit slot, so ids are unique in the feed.
     """
 
-    def fetch_records(self, *, since: datetime, limit: int) -> list[CallbackRecord]:
+    feed_lookback = timedelta(days=1)
+
+    def fetch_records(
+        self, *, since: datetime, after_ref: str = "", limit: int
+    ) -> list[CallbackRecord]:
         self._call("fetch_records")
         require_limit(limit)
-        bucket = minute_bucket(since)
-        rng = self._rng("records", bucket.isoformat())
+        first = minute_bucket(since)  # also rejects a ``since`` that is not a datetime
+        if not isinstance(after_ref, str):
+            raise AdapterRejected(f"after_ref must be a string, got {after_ref!r}")
+        cursor = (since if since.tzinfo else since.replace(tzinfo=UTC), after_ref)
+        now = self._now()
+        minute = max(first, minute_bucket(now - self.feed_lookback))
+        page: list[CallbackRecord] = []
+        while minute <= now and len(page) < limit:
+            page.extend(
+                record
+                for record in self._records_of(minute)
+                if cursor < (record.recorded_at, record.record_id) and record.recorded_at <= now
+            )
+            minute += timedelta(minutes=1)
+        return page[:limit]
+
+    def _records_of(self, minute: datetime) -> list[CallbackRecord]:
+        """The minute's records, in (time, id) order."""
+        rng = self._rng("records", minute.isoformat())
+        number = int(minute.timestamp()) // 60 % 10**8
         records = [
             CallbackRecord(
-                record_id="CB" + random_digits(rng, 10),
+                record_id=f"CB{number:08d}{slot:02d}",
                 service_number=pooled_service_number(rng),
                 caller_phone=mobile_phone(rng),
                 reason=rng.choice(_REASONS),
-                recorded_at=bucket + timedelta(seconds=rng.randrange(60)),
+                recorded_at=minute + timedelta(seconds=rng.randrange(60)),
             )
-            for _ in range(rng.randint(0, 3))
+            for slot in range(rng.randint(0, 3))
         ]
-        records.sort(key=lambda record: (record.recorded_at, record.record_id))
-        return records[:limit]
+        return sorted(records, key=lambda record: (record.recorded_at, record.record_id))
 
     def mark_done(self, *, record_id: str, outcome: str, idempotency_key: str) -> Receipt:
         self._call("mark_done")

@@ -13,7 +13,7 @@ import abc
 import random
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from .base import (
@@ -25,7 +25,6 @@ from .base import (
     line_condition,
     minute_bucket,
     pooled_service_number,
-    random_digits,
     require_limit,
     require_match,
     require_service_number,
@@ -92,10 +91,16 @@ class NossaAdapter(Adapter):
     display_name = "NOSSA"
 
     @abc.abstractmethod
-    def fetch_new_tickets(self, *, since: datetime, limit: int) -> list[NossaTicket]:
-        """Tickets reported at or after ``since``, oldest first, at most ``limit``.
+    def fetch_new_tickets(
+        self, *, since: datetime, after_ref: str = "", limit: int
+    ) -> list[NossaTicket]:
+        """New tickets after the cursor, oldest first, at most ``limit``.
 
-        The same ticket may come back in a later pull; importers deduplicate by number.
+        Tickets are ordered by (``reported_at``, ``nossa_number``). The cursor is the last ticket
+        already read: its time ``since`` and its number ``after_ref``. A ticket comes back when
+        its (time, number) is strictly greater; with ``after_ref`` empty, every ticket reported
+        at or after ``since``. A page shorter than ``limit`` means the feed holds nothing more
+        for now.
         """
 
     @abc.abstractmethod
@@ -129,8 +134,14 @@ class NossaAdapter(Adapter):
         """Close the ticket with a closing code (what was found and done)."""
 
     @abc.abstractmethod
-    def fetch_force_closed(self, *, since: datetime, limit: int) -> list[ForceClosedTicket]:
-        """Tickets closed at or after ``since`` without customer confirmation, at most ``limit``."""
+    def fetch_force_closed(
+        self, *, since: datetime, after_ref: str = "", limit: int
+    ) -> list[ForceClosedTicket]:
+        """Tickets closed without customer confirmation, after the cursor (``since``,
+        ``after_ref``) in (``closed_at``, ``nossa_number``) order, at most ``limit``.
+
+        The cursor works as in :meth:`fetch_new_tickets`.
+        """
 
 
 def require_nossa_number(nossa_number: str) -> None:
@@ -166,32 +177,59 @@ _CLOSING_CODES = ("SOLVED-RESTART-ONT", "SOLVED-TEKNISI", "SOLVED-KONFIGURASI", 
 
 
 class NossaStub(Stub, NossaAdapter):
-    """Pulls answer with the one to four tickets of ``since``'s minute, from the customer pool.
+    """Pulls read a feed: every minute holds one to four new tickets and zero to two
+    force-closed ones, drawn from the customer pool by a generator seeded with the minute.
 
-    Their ``reported_at`` falls within that minute, so it may be a few seconds before ``since``;
-    pulls within one minute repeat the same tickets. Force-closed tickets work the same way.
+    So a window always holds the same tickets, whatever the page size; paging from a cursor
+    walks the minutes from the cursor's up to now (the stub's clock), never further back than
+    ``feed_lookback``, and returns no ticket later than now. NOSSA numbers are unique in the
+    feed: new tickets take slots 0-3 of their minute's number block, force-closed ones 4-5.
     """
 
-    def fetch_new_tickets(self, *, since: datetime, limit: int) -> list[NossaTicket]:
+    feed_lookback = timedelta(days=1)
+
+    def fetch_new_tickets(
+        self, *, since: datetime, after_ref: str = "", limit: int
+    ) -> list[NossaTicket]:
         self._call("fetch_new_tickets")
-        require_limit(limit)
-        bucket = minute_bucket(since)
-        rng = self._rng("new", bucket.isoformat())
+        return self._feed_page(
+            self._new_tickets_of, lambda t: (t.reported_at, t.nossa_number), since, after_ref, limit
+        )
+
+    def _new_tickets_of(self, minute: datetime) -> list[NossaTicket]:
+        rng = self._rng("new", minute.isoformat())
+        block = int(minute.timestamp()) // 60 * 8  # eight numbers per minute
         tickets = []
-        for _ in range(rng.randint(1, 4)):
+        for slot in range(rng.randint(1, 4)):
             service_number, category, symptom = _reported_fault(rng)
             tickets.append(
                 NossaTicket(
-                    nossa_number="IN" + random_digits(rng, 8),
+                    nossa_number=f"IN{(block + slot) % 10**8:08d}",
                     service_number=service_number,
                     category=category,
                     symptom=symptom,
                     channel=rng.choice(_CHANNELS),
-                    reported_at=bucket + timedelta(seconds=rng.randrange(60)),
+                    reported_at=minute + timedelta(seconds=rng.randrange(60)),
                 )
             )
-        tickets.sort(key=lambda ticket: (ticket.reported_at, ticket.nossa_number))
-        return tickets[:limit]
+        return tickets
+
+    def _feed_page(self, records_of, position, since: datetime, after_ref: str, limit: int):
+        """At most ``limit`` records strictly after (``since``, ``after_ref``), in position
+        order, from the minutes of the cursor up to now."""
+        require_limit(limit)
+        first = minute_bucket(since)  # also rejects a ``since`` that is not a datetime
+        if not isinstance(after_ref, str):
+            raise AdapterRejected(f"after_ref must be a string, got {after_ref!r}")
+        cursor = (since if since.tzinfo else since.replace(tzinfo=UTC), after_ref)
+        now = self._now()
+        minute = max(first, minute_bucket(now - self.feed_lookback))
+        page: list = []
+        while minute <= now and len(page) < limit:
+            records = sorted(records_of(minute), key=position)
+            page.extend(r for r in records if cursor < position(r) and position(r)[0] <= now)
+            minute += timedelta(minutes=1)
+        return page[:limit]
 
     def take_ticket(self, *, nossa_number: str, agent_code: str, idempotency_key: str) -> Receipt:
         self._call("take_ticket")
@@ -242,18 +280,24 @@ class NossaStub(Stub, NossaAdapter):
         require_text("closing_code", closing_code)
         return self._receipt("close_ticket", nossa_number, idempotency_key, prefix="CL")
 
-    def fetch_force_closed(self, *, since: datetime, limit: int) -> list[ForceClosedTicket]:
+    def fetch_force_closed(
+        self, *, since: datetime, after_ref: str = "", limit: int
+    ) -> list[ForceClosedTicket]:
         self._call("fetch_force_closed")
-        require_limit(limit)
-        bucket = minute_bucket(since)
-        rng = self._rng("force_closed", bucket.isoformat())
+        return self._feed_page(
+            self._force_closed_of, lambda t: (t.closed_at, t.nossa_number), since, after_ref, limit
+        )
+
+    def _force_closed_of(self, minute: datetime) -> list[ForceClosedTicket]:
+        rng = self._rng("force_closed", minute.isoformat())
+        block = int(minute.timestamp()) // 60 * 8  # eight numbers per minute
         tickets = []
-        for _ in range(rng.randint(0, 2)):
+        for slot in range(rng.randint(0, 2)):
             service_number, category, symptom = _reported_fault(rng)
-            closed_at = bucket + timedelta(seconds=rng.randrange(60))
+            closed_at = minute + timedelta(seconds=rng.randrange(60))
             tickets.append(
                 ForceClosedTicket(
-                    nossa_number="IN" + random_digits(rng, 8),
+                    nossa_number=f"IN{(block + 4 + slot) % 10**8:08d}",
                     service_number=service_number,
                     category=category,
                     symptom=symptom,
@@ -262,5 +306,4 @@ class NossaStub(Stub, NossaAdapter):
                     closing_code=rng.choice(_CLOSING_CODES),
                 )
             )
-        tickets.sort(key=lambda ticket: (ticket.closed_at, ticket.nossa_number))
-        return tickets[:limit]
+        return tickets

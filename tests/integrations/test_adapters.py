@@ -48,6 +48,7 @@ from integrations.adapters.nossa import NOSSA_NUMBER_RE, NossaStub
 from integrations.adapters.sephia import SephiaStub
 from integrations.adapters.starclick import StarclickStub
 from integrations.adapters.webcare import WebcareStub
+from tests.integrations import feeds
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 11, 25, 8, 0, tzinfo=UTC)
@@ -246,10 +247,10 @@ def test_same_service_number_gives_the_same_answers_in_another_process():
         "from integrations.adapters import to_jsonable\n"
         "from integrations.adapters.isiska import IsiskaStub\n"
         "from integrations.adapters.nossa import NossaStub\n"
-        "since = datetime.fromisoformat(sys.argv[2])\n"
+        "since, now = (datetime.fromisoformat(arg) for arg in sys.argv[2:4])\n"
         "print(json.dumps(to_jsonable([\n"
         "    IsiskaStub().profile(service_number=sys.argv[1]),\n"
-        "    NossaStub().fetch_new_tickets(since=since, limit=10),\n"
+        "    NossaStub(clock=lambda: now).fetch_new_tickets(since=since, limit=10),\n"
         "    NossaStub().create_ticket(service_number=sys.argv[1], symptom='x',\n"
         "                              idempotency_key='key-1'),\n"
         "])))\n"
@@ -257,7 +258,7 @@ def test_same_service_number_gives_the_same_answers_in_another_process():
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     completed = subprocess.run(  # noqa: S603 - our own interpreter and script, fixed arguments
-        [sys.executable, "-c", script, SERVICE_NUMBER, SINCE.isoformat()],
+        [sys.executable, "-c", script, SERVICE_NUMBER, SINCE.isoformat(), NOW.isoformat()],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -267,7 +268,7 @@ def test_same_service_number_gives_the_same_answers_in_another_process():
     here = to_jsonable(
         [
             IsiskaStub().profile(service_number=SERVICE_NUMBER),
-            NossaStub().fetch_new_tickets(since=SINCE, limit=10),
+            stub("nossa").fetch_new_tickets(since=SINCE, limit=10),
             NossaStub().create_ticket(
                 service_number=SERVICE_NUMBER, symptom="x", idempotency_key="key-1"
             ),
@@ -299,24 +300,55 @@ def test_different_service_numbers_give_different_profiles():
     )
 
 
-def test_pulls_within_one_minute_give_the_same_tickets():
-    nossa = stub("nossa")
-    early = nossa.fetch_new_tickets(since=SINCE.replace(second=0), limit=10)
-    late = nossa.fetch_new_tickets(since=SINCE.replace(second=59), limit=10)
-    assert early == late
+# Pull feeds: (app, operation). Each record's position is (time, reference).
+FEEDS = [
+    ("nossa", "fetch_new_tickets"),
+    ("nossa", "fetch_force_closed"),
+    ("callback", "fetch_records"),
+]
+FEED_IDS = [operation for _, operation in FEEDS]
 
 
-def test_pulls_from_different_minutes_give_different_tickets():
-    nossa = stub("nossa")
-    numbers = [
-        {
-            t.nossa_number
-            for t in nossa.fetch_new_tickets(since=SINCE + timedelta(minutes=m), limit=10)
-        }
-        for m in range(5)
-    ]
-    assert all(numbers)
-    assert len(set().union(*numbers)) == sum(len(n) for n in numbers)
+def feed(app: str, operation: str, since: datetime, size: int = 10_000) -> list:
+    """Every record of a stub feed after (since, ""), up to the stub's clock, NOW."""
+    return feeds.walk(getattr(stub(app), operation), feeds.STUB_POSITIONS[operation], since, size)
+
+
+@pytest.mark.parametrize(("app", "operation"), FEEDS, ids=FEED_IDS)
+def test_paging_through_a_feed_gives_the_same_records_whatever_the_page_size(app, operation):
+    since = NOW - timedelta(hours=3)
+    by_7, by_100, whole = (feed(app, operation, since, size) for size in (7, 100, 10_000))
+    assert len(whole) > 100  # several pages of 100
+    assert by_7 == by_100 == whole
+    positions = [feeds.STUB_POSITIONS[operation](record) for record in whole]
+    assert positions == sorted(positions)
+    assert len({ref for _, ref in positions}) == len(positions)  # every record once
+    assert since <= positions[0][0] and positions[-1][0] <= NOW
+
+
+@pytest.mark.parametrize(("app", "operation"), FEEDS, ids=FEED_IDS)
+def test_a_pull_returns_the_records_strictly_after_the_cursor(app, operation):
+    position = feeds.STUB_POSITIONS[operation]
+    records = feed(app, operation, NOW - timedelta(hours=1))
+    fetch = getattr(stub(app), operation)
+    for k in (0, 1, 17, len(records) // 2, len(records) - 2):
+        since, after_ref = position(records[k])
+        assert fetch(since=since, after_ref=after_ref, limit=5) == records[k + 1 : k + 6]
+        # an empty reference reads every record of that time, the cursor's own included
+        page = fetch(since=since, limit=5)
+        assert records[k] in page
+        assert all(position(record)[0] >= since for record in page)
+    last_time, last_ref = position(records[-1])
+    assert fetch(since=last_time, after_ref=last_ref, limit=5) == []
+
+
+@pytest.mark.parametrize(("app", "operation"), FEEDS, ids=FEED_IDS)
+def test_a_feed_holds_nothing_later_than_now_and_keeps_a_day(app, operation):
+    fetch = getattr(stub(app), operation)
+    assert fetch(since=NOW + timedelta(seconds=1), limit=10) == []
+    week_old = feed(app, operation, NOW - timedelta(days=7), size=500)
+    first_time = feeds.STUB_POSITIONS[operation](week_old[0])[0]
+    assert NOW - timedelta(days=1, minutes=1) <= first_time <= NOW - timedelta(days=1, minutes=-5)
 
 
 def test_pulls_return_at_most_limit_records_oldest_first():
@@ -326,8 +358,9 @@ def test_pulls_return_at_most_limit_records_oldest_first():
         records = stub("callback").fetch_records(since=since, limit=2)
         assert len(tickets) <= 2
         assert len(records) <= 2
-        assert [t.reported_at for t in tickets] == sorted(t.reported_at for t in tickets)
-        assert [r.recorded_at for r in records] == sorted(r.recorded_at for r in records)
+        assert tickets == sorted(tickets, key=lambda t: (t.reported_at, t.nossa_number))
+        assert records == sorted(records, key=lambda r: (r.recorded_at, r.record_id))
+        assert all(t.reported_at >= since for t in tickets)
     assert stub("nossa").fetch_new_tickets(since=SINCE, limit=0) == []
 
 
@@ -448,6 +481,9 @@ def test_created_nossa_ticket_has_a_nossa_number():
         ("ibooster", "usage_history", {"service_number": SERVICE_NUMBER, "days": 0}),
         ("nossa", "fetch_new_tickets", {"since": "yesterday", "limit": 10}),
         ("nossa", "fetch_new_tickets", {"since": SINCE, "limit": -1}),
+        ("nossa", "fetch_force_closed", {"since": SINCE, "after_ref": 42, "limit": 10}),
+        ("callback", "fetch_records", {"since": None, "limit": 10}),
+        ("callback", "fetch_records", {"since": SINCE, "after_ref": None, "limit": 10}),
         (
             "nossa",
             "take_ticket",
