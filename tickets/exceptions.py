@@ -54,3 +54,12 @@ class ConcurrentChange(TicketError):
 
 class NoTicketAvailable(TicketError):
     default_message = _("No ticket is waiting in your queues.")
+
+
+class Protected(TicketError):
+    """Other records still use this one (e.g. tickets of a campaign), so it cannot be deleted.
+
+    The name is the API's `code`, the same as for Django's `ProtectedError` (tickets.api.errors).
+    """
+
+    default_message = _("Other records still refer to this one; it cannot be deleted.")

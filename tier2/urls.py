@@ -13,3 +13,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
+
+# Unmatched paths: JSON in the API's error shape under /api/, Django's HTML page elsewhere.
+handler404 = "tickets.api.errors.not_found"
