@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    - set up .venv, migrate, load demo users, serve http://$(HOST_PORT)"
 	@echo "make test   - ruff, Django checks, missing-migration check, then pytest"
-	@echo "make lint   - ruff check and ruff format --check"
+	@echo "make lint   - ruff check, ruff format --check and the layer contracts (lint-imports)"
 	@echo "make format - apply ruff's fixes and formatting"
 	@echo "make bench  - how to run the benchmarks in bench/"
 	@echo "make clean  - remove .venv, var/ (the SQLite database), staticfiles/ and caches"
@@ -62,6 +62,7 @@ test: migrate messages lint
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: setup
 	$(BIN)/ruff check --fix .

@@ -53,3 +53,32 @@ def test_admin_refuses_an_sla_policy_whose_business_day_ends_before_it_starts(ad
     assert response.status_code == 200
     assert b"must end after it starts" in response.content
     assert not SlaPolicy.objects.exists()
+
+
+def test_the_admin_cannot_change_a_ticket_and_the_ticket_stays_as_it_was(admin_client):
+    """Writes to tickets go through the services: the admin's change form is view-only, and a
+    forged POST changes nothing (no flow, assignee, deadline or attempt edited without a log)."""
+    from tickets.models import Ticket, TransitionLog
+
+    ticket = factories.arrive("nossa")
+    someone = factories.agent(flows=("nossa",))
+    before = Ticket.objects.values().get(pk=ticket.pk)
+    logs_before = TransitionLog.objects.count()
+    url = reverse("admin:tickets_ticket_change", args=[ticket.pk])
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    for field in ("flow", "assignee", "resolve_by", "failed_attempts", "claim_by"):
+        assert f'name="{field}"'.encode() not in page.content, field
+    forged = admin_client.post(
+        url, {"flow": "ideas", "assignee": someone.pk, "failed_attempts": 9, "priority": 1}
+    )
+    assert forged.status_code == 403
+    assert Ticket.objects.values().get(pk=ticket.pk) == before
+    assert TransitionLog.objects.count() == logs_before
+
+
+@pytest.mark.parametrize(
+    "model", ["ticket", "gamasincident", "escalation", "transitionlog"], ids=str
+)
+def test_service_owned_rows_cannot_be_added_or_deleted_in_the_admin(admin_client, model):
+    assert admin_client.get(reverse(f"admin:tickets_{model}_add")).status_code == 403

@@ -2,7 +2,7 @@
 the escalation desk's answers and hand-overs, and the SLA policy editor.
 
 As in `tickets.forms`, a form only turns HTTP into the values a service or a read takes; the
-rules of a write stay in the services (`tickets.services`, `tickets.escalations`). The SLA
+rules of a write stay in the services (`tickets.services`). The SLA
 policy form is the exception that holds its rules: a policy is configuration, saved as a row.
 """
 

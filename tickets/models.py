@@ -655,7 +655,3 @@ class DailyAgentStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.agent_id} {self.flow}"
-
-
-# The flow machines are proxy models of Ticket; importing them here registers them with Django.
-from . import flows  # noqa: E402, F401

@@ -1,16 +1,14 @@
-"""Background jobs of the ticket flows. Tasks take ids and re-read rows."""
+"""Background jobs of the ticket flows. Tasks take ids, re-read rows, and write only through
+the services (`tickets.services`)."""
 
 import logging
 
 from celery import shared_task
 from django.conf import settings
-from kombu.exceptions import OperationalError
 
-from .models import GamasIncident, Ticket
+from . import services
 
 log = logging.getLogger(__name__)
-# States of an incident's children that its recovery moves on (see each flow's gamas_recovered).
-WAITING_FOR_RECOVERY = ("linked", "waiting_recovery", "linked_to_gamas")
 
 
 @shared_task(acks_late=True)
@@ -20,10 +18,8 @@ def fan_out_gamas_recovery(incident_id: int) -> int:
     Each batch is its own transaction, so thousands of children never hold one long lock and a
     worker lost mid-way resumes from what is left.
     """
-    from .services import fan_out_recovery_batch
-
-    moved = fan_out_recovery_batch(incident_id=incident_id)
-    if moved >= settings.TIER2_GAMAS_BATCH_SIZE or _children_left(incident_id):
+    moved = services.fan_out_recovery_batch(incident_id=incident_id)
+    if moved >= settings.TIER2_GAMAS_BATCH_SIZE or services.children_waiting(incident_id):
         if moved:
             fan_out_gamas_recovery.delay(incident_id)
         else:  # only rows locked by someone else are left: try again shortly
@@ -36,19 +32,7 @@ def sla_sweep() -> dict:
     """Mark SLA at-risk and breached tickets and overdue escalations (Celery beat, every minute)."""
     from dataclasses import asdict
 
-    from .sla import sweep
-
-    return asdict(sweep())
-
-
-def start_gamas_fan_out(incident_id: int) -> None:
-    """Send the fan-out to Celery; if the broker is down, `resume_gamas_fan_outs` sends it."""
-    try:
-        fan_out_gamas_recovery.delay(incident_id)
-    except OperationalError:
-        log.warning(
-            "Broker unreachable: gamas %s fan-out waits for the next resume sweep.", incident_id
-        )
+    return asdict(services.sweep_sla())
 
 
 @shared_task
@@ -56,57 +40,77 @@ def resume_gamas_fan_outs() -> int:
     """Start again the fan-out of every recovered incident that still has waiting children
     (a broker outage at recovery time, or a lost worker). Safe to repeat: batches skip moved
     children."""
-    incidents = (
-        Ticket.objects.filter(gamas_incident__state="recovered", state__in=WAITING_FOR_RECOVERY)
-        .values_list("gamas_incident_id", flat=True)
-        .distinct()
-    )
     started = 0
-    for incident_id in incidents:
-        start_gamas_fan_out(incident_id)
-        started += 1
+    for incident_id in services.incidents_with_waiting_children():
+        started += services.start_fan_out(incident_id)
     return started
-
-
-def _children_left(incident_id: int) -> bool:
-    incident = GamasIncident.objects.get(pk=incident_id)
-    if incident.state == "open":
-        return False
-    return Ticket.objects.filter(
-        gamas_incident_id=incident_id, state__in=WAITING_FOR_RECOVERY
-    ).exists()
 
 
 @shared_task(acks_late=True)
 def run_import(job_id: int) -> str:
     """Import an uploaded CSV list (C4 Caring, Ideas, Force Close): validate, then all-or-nothing.
 
-    See `tickets.imports.run_import_job`; a redelivered task finds the job finished or locked.
+    See `tickets.services.imports.run_import_job`; a redelivered task finds the job finished or
+    locked.
     """
-    from .imports import run_import_job
+    from .services.imports import run_import_job
 
     return run_import_job(job_id)
 
 
 # --- Periodic pulls into the flows ----------------------------------------------------------
-def _pull(source: str, fetch, receive) -> int:
-    """Read what arrived since the cursor, create tickets (idempotent), move the cursor."""
+
+
+def _pull(source: str, fetch, receive, position) -> int:
+    """Read everything the source holds after the cursor, page by page; return tickets created.
+
+    `fetch(since=, after_ref=, limit=)` returns the records after the cursor in (time, ref)
+    order, `receive(record)` makes a ticket of one (idempotent: `services.receive_report`), and
+    `position(record)` is its (time, ref). Each page is one transaction: its tickets and the
+    cursor moved to its last record commit together, so a worker lost mid-pull resumes after
+    the last committed page and no record is lost or read twice. The cursor row stays locked
+    while a page is read; a pull that finds it locked leaves the work to the one holding it.
+    A page shorter than `TIER2_PULL_PAGE_SIZE` means the source is exhausted.
+    """
     from datetime import timedelta
 
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import transaction
     from django.utils import timezone
 
     from integrations.models import PullCursor
 
-    now = timezone.now()
-    cursor, _created = PullCursor.objects.get_or_create(
-        source=source, defaults={"pulled_until": now - timedelta(minutes=1)}
+    page_size = settings.TIER2_PULL_PAGE_SIZE
+    if page_size < 1:
+        raise ImproperlyConfigured(f"TIER2_PULL_PAGE_SIZE must be at least 1, got {page_size}")
+    # A source pulled for the first time starts a minute back, not at the start of its history.
+    PullCursor.objects.get_or_create(
+        source=source, defaults={"pulled_until": timezone.now() - timedelta(minutes=1)}
     )
-    created = 0
-    for record in fetch(since=cursor.pulled_until, limit=100):
-        _ticket, is_new = receive(record)
-        created += is_new
-    PullCursor.objects.filter(pk=cursor.pk).update(pulled_until=now)
-    return created
+    created = pages = 0
+    while True:
+        with transaction.atomic():
+            cursor = (
+                PullCursor.objects.select_for_update(skip_locked=True).filter(source=source).first()
+            )
+            if cursor is None:
+                log.info("Pull %s: another pull holds the cursor; leaving it the work.", source)
+                return created
+            since = (cursor.pulled_until, cursor.last_ref)
+            page = fetch(since=since[0], after_ref=since[1], limit=page_size)
+            for record in page:
+                _ticket, is_new = receive(record)
+                created += is_new
+            if page:
+                last = position(page[-1])
+                if not last > since:  # the source ignored the cursor: paging would never end
+                    raise RuntimeError(f"pull {source}: page ends at {last}, not after {since}")
+                cursor.pulled_until, cursor.last_ref = last
+                cursor.save(update_fields=["pulled_until", "last_ref"])
+        pages += 1
+        if len(page) < page_size:
+            log.info("Pull %s: %d pages, %d new tickets.", source, pages, created)
+            return created
 
 
 @shared_task(acks_late=True)
@@ -129,6 +133,7 @@ def pull_nossa_tickets() -> int:
             nossa_number=record.nossa_number,
             reported_at=record.reported_at,
         ),
+        lambda record: (record.reported_at, record.nossa_number),
     )
 
 
@@ -150,6 +155,7 @@ def pull_callback_records() -> int:
             summary=record.reason,
             reported_at=record.recorded_at,
         ),
+        lambda record: (record.recorded_at, record.record_id),
     )
 
 
@@ -173,4 +179,5 @@ def pull_force_closed_tickets() -> int:
             nossa_number=record.nossa_number,
             reported_at=record.closed_at,
         ),
+        lambda record: (record.closed_at, record.nossa_number),
     )

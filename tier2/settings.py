@@ -156,12 +156,22 @@ CELERY_TIMEZONE = "Asia/Jakarta"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600)}
 
 if REDIS_URL:
+    # The cache holds nothing that cannot be lost (My Kiss look-ups, import progress, cancel
+    # flags), so a Redis outage degrades instead of failing requests: django-redis answers a
+    # miss to reads, drops writes and logs each ignored error ("django_redis.cache" logger).
+    # Short socket timeouts keep an unreachable Redis from holding a request up.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 1,
+            },
         }
     }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -250,17 +260,30 @@ TIER2_ADAPTERS = {
             "class": os.environ.get(f"TIER2_ADAPTER_{app.upper()}_CLASS", ""),
             "latency_ms": env_int(f"TIER2_ADAPTER_{app.upper()}_LATENCY_MS", 0),
             "failure_rate": env_float(f"TIER2_ADAPTER_{app.upper()}_FAILURE_RATE", 0.0),
+            "jitter_ms": env_int(f"TIER2_ADAPTER_{app.upper()}_JITTER_MS", 0),
+            "lost_reply_rate": env_float(f"TIER2_ADAPTER_{app.upper()}_LOST_REPLY_RATE", 0.0),
         }.items()
         if value != ""
     }
     for app in TIER2_ADAPTER_APPS
 }
+# Where the stubs count their writes per idempotency key (a Redis URL; empty: process memory).
+TIER2_STUB_EFFECTS_URL = os.environ.get("TIER2_STUB_EFFECTS_URL", REDIS_URL).strip()
+TIER2_STUB_EFFECTS_KEY = os.environ.get("TIER2_STUB_EFFECTS_KEY", "tier2:stub-effects")
+# Attempts of a call that fails as unavailable, and Celery's retry backoff between them
+# (retry_backoff, retry_backoff_max, retry_jitter of `run_adapter_call`).
 TIER2_ADAPTER_MAX_RETRIES = env_int("TIER2_ADAPTER_MAX_RETRIES", 4)
 TIER2_ADAPTER_RETRY_BACKOFF_SECONDS = env_float("TIER2_ADAPTER_RETRY_BACKOFF_SECONDS", 2.0)
-# Outbox rows still undelivered after this many seconds are dispatched again.
+TIER2_ADAPTER_RETRY_BACKOFF_MAX_SECONDS = env_float("TIER2_ADAPTER_RETRY_BACKOFF_MAX_SECONDS", 120)
+TIER2_ADAPTER_RETRY_JITTER = env_bool("TIER2_ADAPTER_RETRY_JITTER", True)
+# A claimed (running) call is run again only after its lease: longer than any call may take.
+TIER2_OUTBOX_LEASE_SECONDS = env_int("TIER2_OUTBOX_LEASE_SECONDS", 120)
+# Grace before the sweep sends a call again whose message is missing or was lost.
 TIER2_OUTBOX_REDISPATCH_AFTER_SECONDS = env_int("TIER2_OUTBOX_REDISPATCH_AFTER_SECONDS", 60)
 
 # --- Periodic jobs (Celery beat) ------------------------------------------------------------
+# Records a pull reads per page; each page and its cursor move commit together.
+TIER2_PULL_PAGE_SIZE = env_int("TIER2_PULL_PAGE_SIZE", 100)
 CELERY_BEAT_SCHEDULE = {
     "sla-sweep": {
         "task": "tickets.tasks.sla_sweep",

@@ -4,9 +4,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests import factories
-from tickets import imports
 from tickets.exceptions import InvalidInput, TransitionForbidden
 from tickets.models import Campaign, Customer, ImportJob, Service, Ticket
+from tickets.services import imports
 
 pytestmark = pytest.mark.django_db
 

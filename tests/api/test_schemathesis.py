@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
 
 from integrations.models import AdapterCall, CallStatus
 from tests import factories
-from tickets import imports
 from tickets.models import Campaign, ImportJob, SlaPolicy
+from tickets.services import imports
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

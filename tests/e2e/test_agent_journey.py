@@ -3,7 +3,8 @@ an escalation Support answers, a remote fix verified with the customer, the clos
 second agent who tried to take the same ticket and was told who has it.
 
 The pages are in Bahasa Indonesia (the console's default); the test finds things by ids, data
-attributes and form addresses, not by words. It saves the screenshots in docs/screenshots/.
+attributes and form addresses, not by words. It takes screenshots (into docs/screenshots/ only
+when TIER2_SCREENSHOTS_DIR asks for it).
 """
 
 import pytest

@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from tests import factories
 from tests.e2e import demo_data
 from tests.tickets.test_dashboards import work_to_close
-from tickets import services, sla
+from tickets import services
 from tickets.models import Escalation, EscalationStatus, SlaPolicy, Ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -52,7 +52,7 @@ def history(agents_by_site: dict, days: int = 10) -> None:
             # One ticket a day that waited too long, and one still open.
             with time_machine.travel(morning, tick=False):
                 late = factories.arrive("nossa", service=factories.service_at(site_code))
-            sla.sweep(now=late.resolve_by + timedelta(minutes=1))
+            services.sweep_sla(now=late.resolve_by + timedelta(minutes=1))
             if day % 4 == 0:
                 with time_machine.travel(late.resolve_by + timedelta(hours=2), tick=False):
                     work_to_close(late, people[0])
@@ -85,7 +85,7 @@ def supervisor_floor():
         Escalation.objects.filter(pk=escalation.pk).update(
             due_at=timezone.now() + timedelta(minutes=minutes)
         )
-    sla.sweep()
+    services.sweep_sla()
     return floor, escalations
 
 

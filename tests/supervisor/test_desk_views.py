@@ -10,7 +10,7 @@ from django.utils import timezone
 from integrations.models import AdapterCall
 from tests import factories
 from tests.supervisor.conftest import block, escalated_ticket, messages_of, page, shown
-from tickets import escalations, services
+from tickets import services
 from tickets.models import Escalation, EscalationStatus, Note, Ticket
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +41,7 @@ def test_desk_lists_waiting_escalations_by_their_deadline(support_client, agent)
 
 
 def test_answered_escalations_leave_the_desk(support_client, escalation, support_user):
-    escalations.answer_escalation(escalation_id=escalation.pk, actor=support_user, answer="OK")
+    services.answer_escalation(escalation_id=escalation.pk, actor=support_user, answer="OK")
     html = page(support_client.get(reverse("escalation_desk")))
     assert 'data-empty="desk"' in html
 
@@ -50,10 +50,8 @@ def test_desk_tabs_mine_unassigned_overdue(support_client, support_user, other_s
     mine = escalated_ticket(agent).escalations.get()
     theirs = escalated_ticket(agent).escalations.get()
     nobody = escalated_ticket(agent).escalations.get()
-    escalations.assign_escalation(
-        escalation_id=mine.pk, support_user=support_user, actor=support_user
-    )
-    escalations.assign_escalation(
+    services.assign_escalation(escalation_id=mine.pk, support_user=support_user, actor=support_user)
+    services.assign_escalation(
         escalation_id=theirs.pk, support_user=other_support, actor=other_support
     )
     due_in(theirs, -1)
@@ -71,7 +69,7 @@ def test_desk_tabs_mine_unassigned_overdue(support_client, support_user, other_s
 
 def test_desk_shows_how_support_kept_its_answer_target(support_client, support_user, agent):
     in_time = escalated_ticket(agent).escalations.get()
-    escalations.answer_escalation(escalation_id=in_time.pk, actor=support_user, answer="OK")
+    services.answer_escalation(escalation_id=in_time.pk, actor=support_user, answer="OK")
     late = escalated_ticket(agent).escalations.get()
     due_in(late, -30)  # past its target and still waiting
     due_in(in_time, -5)  # answered ten minutes ago, five minutes before its target
@@ -199,7 +197,7 @@ def test_support_resolves_and_the_agent_is_told_to_confirm_and_close(support_cli
 
 
 def test_answering_twice_from_a_stale_page_says_so(support_client, escalation, other_support):
-    escalations.answer_escalation(escalation_id=escalation.pk, actor=other_support, answer="A")
+    services.answer_escalation(escalation_id=escalation.pk, actor=other_support, answer="A")
     response = support_client.post(
         reverse("escalation_answer", args=[escalation.pk]), {"answer-answer": "B"}, follow=True
     )

@@ -1,4 +1,4 @@
-"""The escalation desk's writes: take / hand over, answer, resolve (tickets.escalations)."""
+"""The escalation desk's writes: take / hand over, answer, resolve (services.escalations)."""
 
 from datetime import timedelta
 
@@ -6,9 +6,9 @@ import pytest
 
 from tests import factories
 from tests.supervisor.conftest import escalated_ticket
-from tickets import escalations, services
+from tickets import services
 from tickets.exceptions import InvalidInput, TransitionForbidden, TransitionNotAllowed
-from tickets.models import Escalation, EscalationStatus, Note, Notification, TransitionLog
+from tickets.models import Escalation, EscalationStatus, Note, Notification, Ticket, TransitionLog
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ def reload(escalation) -> Escalation:
 
 # --- Hand over ---------------------------------------------------------------------------------
 def test_support_user_takes_an_escalation_for_themselves(escalation, support_user):
-    escalations.assign_escalation(
+    services.assign_escalation(
         escalation_id=escalation.pk, support_user=support_user, actor=support_user
     )
     assert reload(escalation).support_assignee == support_user
@@ -32,10 +32,10 @@ def test_support_user_takes_an_escalation_for_themselves(escalation, support_use
 def test_support_hands_an_escalation_to_a_colleague_who_is_notified(
     escalation, support_user, other_support
 ):
-    escalations.assign_escalation(
+    services.assign_escalation(
         escalation_id=escalation.pk, support_user=support_user, actor=support_user
     )
-    escalations.assign_escalation(
+    services.assign_escalation(
         escalation_id=escalation.pk, support_user=other_support, actor=support_user
     )
     assert reload(escalation).support_assignee == other_support
@@ -46,7 +46,7 @@ def test_support_hands_an_escalation_to_a_colleague_who_is_notified(
 
 
 def test_a_supervisor_may_hand_an_escalation_to_support(escalation, supervisor, support_user):
-    escalations.assign_escalation(
+    services.assign_escalation(
         escalation_id=escalation.pk, support_user=support_user, actor=supervisor
     )
     assert reload(escalation).support_assignee == support_user
@@ -54,7 +54,7 @@ def test_a_supervisor_may_hand_an_escalation_to_support(escalation, supervisor, 
 
 def test_an_agent_cannot_hand_escalations_over(escalation, agent, support_user):
     with pytest.raises(TransitionForbidden):
-        escalations.assign_escalation(
+        services.assign_escalation(
             escalation_id=escalation.pk, support_user=support_user, actor=agent
         )
     assert reload(escalation).support_assignee is None
@@ -62,7 +62,7 @@ def test_an_agent_cannot_hand_escalations_over(escalation, agent, support_user):
 
 def test_an_escalation_goes_only_to_a_support_user(escalation, support_user, supervisor):
     with pytest.raises(InvalidInput) as refused:
-        escalations.assign_escalation(
+        services.assign_escalation(
             escalation_id=escalation.pk, support_user=supervisor, actor=support_user
         )
     assert "support_user" in refused.value.errors
@@ -70,23 +70,23 @@ def test_an_escalation_goes_only_to_a_support_user(escalation, support_user, sup
 
 
 def test_an_answered_escalation_cannot_be_handed_over(escalation, support_user, other_support):
-    escalations.answer_escalation(escalation_id=escalation.pk, actor=support_user, answer="OK")
+    services.answer_escalation(escalation_id=escalation.pk, actor=support_user, answer="OK")
     with pytest.raises(TransitionNotAllowed):
-        escalations.assign_escalation(
+        services.assign_escalation(
             escalation_id=escalation.pk, support_user=other_support, actor=support_user
         )
 
 
 def test_handing_over_an_unknown_escalation_is_refused(support_user):
     with pytest.raises(TransitionNotAllowed):
-        escalations.assign_escalation(
+        services.assign_escalation(
             escalation_id=999999, support_user=support_user, actor=support_user
         )
 
 
 def test_taking_an_escalation_twice_logs_it_once(escalation, support_user):
     for _ in range(2):
-        escalations.assign_escalation(
+        services.assign_escalation(
             escalation_id=escalation.pk, support_user=support_user, actor=support_user
         )
     assert TransitionLog.objects.filter(transition="assign_escalation").count() == 1
@@ -96,7 +96,7 @@ def test_taking_an_escalation_twice_logs_it_once(escalation, support_user):
 def test_answer_returns_the_ticket_to_its_agent_in_the_state_it_came_from(
     escalation, support_user, agent
 ):
-    escalations.answer_escalation(
+    services.answer_escalation(
         escalation_id=escalation.pk, actor=support_user, answer="OLT normal, cek ONT pelanggan"
     )
     answered = reload(escalation)
@@ -107,29 +107,29 @@ def test_answer_returns_the_ticket_to_its_agent_in_the_state_it_came_from(
     assert ticket.state == "diagnosing"
     assert ticket.assignee == agent
     assert Notification.objects.filter(user=agent, kind="escalation_answered").exists()
-    assert not escalations.resolved_by_support(answered)
+    assert not services.resolved_by_support(answered)
     assert factories.replay_log(ticket)[-2:] == ["escalated", "diagnosing"]
 
 
 def test_only_support_answers(escalation, supervisor, agent):
     for person in (supervisor, agent):
         with pytest.raises(TransitionForbidden):
-            escalations.answer_escalation(escalation_id=escalation.pk, actor=person, answer="x")
+            services.answer_escalation(escalation_id=escalation.pk, actor=person, answer="x")
     assert reload(escalation).status == EscalationStatus.OPEN
 
 
 def test_an_empty_answer_is_refused_and_nothing_changes(escalation, support_user):
     with pytest.raises(InvalidInput) as refused:
-        escalations.answer_escalation(escalation_id=escalation.pk, actor=support_user, answer="  ")
+        services.answer_escalation(escalation_id=escalation.pk, actor=support_user, answer="  ")
     assert "answer" in refused.value.errors
     assert reload(escalation).status == EscalationStatus.OPEN
     assert factories.reload(escalation.ticket).state == "escalated"
 
 
 def test_an_escalation_is_answered_once(escalation, support_user, other_support):
-    escalations.answer_escalation(escalation_id=escalation.pk, actor=support_user, answer="A")
+    services.answer_escalation(escalation_id=escalation.pk, actor=support_user, answer="A")
     with pytest.raises(TransitionNotAllowed):
-        escalations.answer_escalation(escalation_id=escalation.pk, actor=other_support, answer="B")
+        services.answer_escalation(escalation_id=escalation.pk, actor=other_support, answer="B")
     assert reload(escalation).answer == "A"
 
 
@@ -138,7 +138,10 @@ def test_answer_pauses_the_ticket_sla_for_the_time_with_support(escalation, supp
     Escalation.objects.filter(pk=escalation.pk).update(
         raised_at=escalation.raised_at - timedelta(minutes=30)
     )
-    escalations.answer_escalation(escalation_id=escalation.pk, actor=support_user, answer="OK")
+    Ticket.objects.filter(pk=escalation.ticket_id).update(
+        sla_paused_at=escalation.raised_at - timedelta(minutes=30)
+    )
+    services.answer_escalation(escalation_id=escalation.pk, actor=support_user, answer="OK")
     ticket = factories.reload(escalation.ticket)
     assert ticket.sla_paused_seconds >= 30 * 60
     assert ticket.resolve_by > before
@@ -148,13 +151,13 @@ def test_answer_pauses_the_ticket_sla_for_the_time_with_support(escalation, supp
 def test_resolve_answers_records_support_fixed_it_and_returns_to_the_agent(
     escalation, support_user, agent
 ):
-    escalations.resolve_escalation(
+    services.resolve_escalation(
         escalation_id=escalation.pk, actor=support_user, answer="Port OLT di-reset, ONT online"
     )
     answered = reload(escalation)
     assert answered.status == EscalationStatus.ANSWERED
     assert answered.answer == "Port OLT di-reset, ONT online"
-    assert escalations.resolved_by_support(answered)
+    assert services.resolved_by_support(answered)
     note = Note.objects.get(ticket=answered.ticket)
     assert note.author == support_user
     assert note.text == "Resolved by Support: Port OLT di-reset, ONT online"
@@ -167,7 +170,7 @@ def test_resolve_answers_records_support_fixed_it_and_returns_to_the_agent(
 
 
 def test_after_support_resolves_the_agent_can_close_the_ticket(escalation, support_user, agent):
-    escalations.resolve_escalation(escalation_id=escalation.pk, actor=support_user, answer="Fixed")
+    services.resolve_escalation(escalation_id=escalation.pk, actor=support_user, answer="Fixed")
     ticket_id = escalation.ticket_id
     run = lambda name, **inputs: services.transition_ticket(  # noqa: E731
         ticket_id=ticket_id, name=name, actor=agent, inputs=inputs
@@ -180,26 +183,57 @@ def test_after_support_resolves_the_agent_can_close_the_ticket(escalation, suppo
 
 def test_only_support_resolves_and_a_refusal_leaves_no_note(escalation, supervisor):
     with pytest.raises(TransitionForbidden):
-        escalations.resolve_escalation(escalation_id=escalation.pk, actor=supervisor, answer="x")
+        services.resolve_escalation(escalation_id=escalation.pk, actor=supervisor, answer="x")
     assert not Note.objects.exists()
     assert reload(escalation).status == EscalationStatus.OPEN
 
 
 def test_resolving_an_answered_escalation_is_refused_without_a_note(escalation, support_user):
-    escalations.answer_escalation(escalation_id=escalation.pk, actor=support_user, answer="A")
+    services.answer_escalation(escalation_id=escalation.pk, actor=support_user, answer="A")
     with pytest.raises(TransitionNotAllowed):
-        escalations.resolve_escalation(escalation_id=escalation.pk, actor=support_user, answer="B")
+        services.resolve_escalation(escalation_id=escalation.pk, actor=support_user, answer="B")
     assert not Note.objects.exists()
 
 
 def test_a_second_escalation_of_the_same_ticket_is_its_own(agent, support_user):
     ticket = escalated_ticket(agent)
     first = ticket.escalations.get()
-    escalations.answer_escalation(escalation_id=first.pk, actor=support_user, answer="A")
+    services.answer_escalation(escalation_id=first.pk, actor=support_user, answer="A")
     services.transition_ticket(
         ticket_id=ticket.pk, name="escalate", actor=agent, inputs={"reason": "Again"}
     )
     second = Escalation.objects.get(ticket=ticket, status=EscalationStatus.OPEN)
-    escalations.resolve_escalation(escalation_id=second.pk, actor=support_user, answer="B")
-    assert not escalations.resolved_by_support(reload(first))
-    assert escalations.resolved_by_support(reload(second))
+    services.resolve_escalation(escalation_id=second.pk, actor=support_user, answer="B")
+    assert not services.resolved_by_support(reload(first))
+    assert services.resolved_by_support(reload(second))
+
+
+@pytest.mark.parametrize("path", ["desk", "ticket action"])
+def test_supports_answer_has_one_path_wherever_it_is_given(path, agent, support_user):
+    """The desk, the workspace's button and the API's transition endpoint (the last two call
+    `transition_ticket`) all answer the escalation row, resume the clock and tell the agent."""
+    ticket = escalated_ticket(agent)
+    escalation = ticket.escalations.get()
+    if path == "desk":
+        services.answer_escalation(escalation_id=escalation.pk, actor=support_user, answer="OK")
+    else:
+        services.transition_ticket(
+            ticket_id=ticket.pk,
+            name="answer_escalation",
+            actor=support_user,
+            inputs={"answer": "OK"},
+        )
+    escalation.refresh_from_db()
+    assert (escalation.status, escalation.answer) == (EscalationStatus.ANSWERED, "OK")
+    assert Ticket.objects.get(pk=ticket.pk).sla_paused_at is None
+    told = Notification.objects.filter(user=agent, kind="escalation_answered", ticket=ticket)
+    assert told.count() == 1
+
+
+def test_an_agent_cannot_answer_their_own_escalation_through_the_ticket_action(agent):
+    ticket = escalated_ticket(agent)
+    with pytest.raises(TransitionForbidden):
+        services.transition_ticket(
+            ticket_id=ticket.pk, name="answer_escalation", actor=agent, inputs={"answer": "x"}
+        )
+    assert ticket.escalations.get().status == EscalationStatus.OPEN

@@ -8,7 +8,7 @@ import time_machine
 from django.core.management import call_command
 
 from tests import factories
-from tickets import dashboards, services, sla, stats
+from tickets import dashboards, services, stats
 from tickets.models import DailyAgentStats, DailyFlowStats
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,10 @@ def floor(support_user):
     with time_machine.travel(MONDAY_9AM + timedelta(minutes=5), tick=False):
         services.claim_ticket(ticket_id=tickets[2].pk, agent=budi)
         services.claim_ticket(ticket_id=tickets[3].pk, agent=budi)
-    sla.sweep(now=tickets[2].resolve_by + timedelta(minutes=1))  # 2 and 3 breach (4 too: unclaimed)
+    # 2 and 3 breach (4 too: unclaimed)
+    services.sweep_sla(
+        now=tickets[2].resolve_by + timedelta(minutes=1)
+    )  # 2 and 3 breach (4 too: unclaimed)
     with time_machine.travel(tickets[2].resolve_by + timedelta(hours=1), tick=False):
         work_to_close(tickets[2], budi)
     return {"ani": ani, "budi": budi, "tickets": tickets}

@@ -221,6 +221,8 @@ def test_recovering_an_incident_moves_every_waiting_child_to_verifying(
         ]
         assert child.calls.filter(app="ibooster", operation="connection_status").count() == 1
         assert factories.replay_log(child)[-1] == "verifying"
+        # Through the engine, like any transition: the step's evidence clock restarts.
+        assert child.state_changed_at == rows[0].at
 
 
 @override_settings(TIER2_GAMAS_BATCH_SIZE=2)

@@ -9,6 +9,7 @@ from django.test import override_settings
 
 from tests import factories
 from tickets import services, sla
+from tickets.exceptions import InvalidInput, TransitionForbidden
 from tickets.models import (
     Escalation,
     Flow,
@@ -98,9 +99,9 @@ def test_priority_change_midway_recomputes_deadlines_from_arrival(supervisor):
 def test_priority_change_is_for_supervisors_and_validates_the_value(supervisor):
     ticket = factories.arrive("nossa")
     agent = factories.agent()
-    with pytest.raises(services.TransitionForbidden):
+    with pytest.raises(TransitionForbidden):
         services.change_priority(ticket_id=ticket.pk, priority=1, actor=agent)
-    with pytest.raises(services.InvalidInput) as refused:
+    with pytest.raises(InvalidInput) as refused:
         services.change_priority(ticket_id=ticket.pk, priority=9, actor=supervisor)
     assert "priority" in refused.value.errors
 
@@ -134,7 +135,7 @@ def test_sweep_marks_breach_exactly_once_across_repeated_sweeps(supervisor):
         services.claim_ticket(ticket_id=ticket.pk, agent=agent)
     after_deadline = ticket.resolve_by + timedelta(minutes=1)
     for minutes in range(3):
-        sla.sweep(now=after_deadline + timedelta(minutes=minutes))
+        services.sweep_sla(now=after_deadline + timedelta(minutes=minutes))
 
     ticket.refresh_from_db()
     assert ticket.sla_status == SlaStatus.BREACHED
@@ -154,13 +155,13 @@ def test_sweep_marks_at_risk_once_and_breach_later():
         services.claim_ticket(ticket_id=ticket.pk, agent=agent)
     halfway = FRIDAY_4PM + (ticket.resolve_by - FRIDAY_4PM) * 0.5
 
-    assert sla.sweep(now=halfway - timedelta(seconds=1)).at_risk == 0
-    assert sla.sweep(now=halfway).at_risk == 1
-    assert sla.sweep(now=halfway + timedelta(minutes=5)).at_risk == 0
+    assert services.sweep_sla(now=halfway - timedelta(seconds=1)).at_risk == 0
+    assert services.sweep_sla(now=halfway).at_risk == 1
+    assert services.sweep_sla(now=halfway + timedelta(minutes=5)).at_risk == 0
     ticket.refresh_from_db()
     assert ticket.sla_status == SlaStatus.AT_RISK
 
-    result = sla.sweep(now=ticket.resolve_by)
+    result = services.sweep_sla(now=ticket.resolve_by)
     assert (result.at_risk, result.breached) == (0, 1)
     transitions = TransitionLog.objects.filter(ticket=ticket, transition__startswith="sla_")
     assert list(transitions.values_list("transition", flat=True)) == [
@@ -172,14 +173,14 @@ def test_sweep_marks_at_risk_once_and_breach_later():
 def test_unclaimed_ticket_breaches_at_its_claim_deadline():
     with time_machine.travel(FRIDAY_4PM, tick=False):
         ticket = factories.arrive("nossa")
-    assert sla.sweep(now=ticket.claim_by - timedelta(seconds=1)).breached == 0
-    assert sla.sweep(now=ticket.claim_by).breached == 1
+    assert services.sweep_sla(now=ticket.claim_by - timedelta(seconds=1)).breached == 0
+    assert services.sweep_sla(now=ticket.claim_by).breached == 1
 
 
 def test_closed_tickets_are_never_marked():
     ticket = factories.arrive("nossa")
     Ticket.objects.filter(pk=ticket.pk).update(closed_at=ticket.created_at, state="closed")
-    result = sla.sweep(now=ticket.resolve_by + timedelta(days=1))
+    result = services.sweep_sla(now=ticket.resolve_by + timedelta(days=1))
     assert (result.at_risk, result.breached) == (0, 0)
 
 
@@ -193,8 +194,8 @@ def test_overdue_escalation_is_marked_once_and_support_is_told(support_user, sup
     escalation = Escalation.objects.get(ticket=ticket)
     late = escalation.due_at + timedelta(minutes=1)
 
-    assert sla.sweep(now=late).escalations_overdue == 1
-    assert sla.sweep(now=late + timedelta(minutes=1)).escalations_overdue == 0
+    assert services.sweep_sla(now=late).escalations_overdue == 1
+    assert services.sweep_sla(now=late + timedelta(minutes=1)).escalations_overdue == 0
     escalation.refresh_from_db()
     assert escalation.breached_at == late
     assert Notification.objects.filter(user=support_user, kind="escalation_overdue").count() == 1

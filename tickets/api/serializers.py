@@ -19,8 +19,8 @@ from rest_framework.validators import UniqueTogetherValidator
 
 from integrations.models import AdapterCall
 
-from .. import imports
 from ..flows import FLOWS, GamasIncidentMachine
+from ..flows.base import closing_code_choices
 from ..models import (
     Campaign,
     ContactAttempt,
@@ -36,7 +36,7 @@ from ..models import (
     SlaPolicy,
     Ticket,
 )
-from ..services import available_transitions
+from ..services import available_transitions, imports
 
 User = get_user_model()
 
@@ -129,12 +129,14 @@ class AvailableTransitionSerializer(serializers.Serializer):
 
 def transitions_payload(machine, user) -> list[dict]:
     """The services' TransitionOptions with each input's choices spelled out."""
-    closing_codes = getattr(machine, "closing_codes", ())
     options = []
     for option in available_transitions(machine, user):
         inputs = []
         for spec in option.inputs:
-            choices = closing_codes if spec.kind == "closing_code" else spec.choices
+            # A closing step offers its own codes (the ones that fit the way it closes).
+            choices = (
+                closing_code_choices(spec, machine) if spec.kind == "closing_code" else spec.choices
+            )
             inputs.append(
                 {
                     "name": spec.name,
@@ -593,7 +595,7 @@ class CampaignSerializer(serializers.ModelSerializer):
 
 # --- Ingestion ------------------------------------------------------------------------------
 def _rule(check):
-    """A serializer validator from one of tickets.imports' field rules."""
+    """A serializer validator from one of tickets.services.imports' field rules."""
 
     def validate(value):
         try:

@@ -1,4 +1,4 @@
-"""Tickets that arrive from outside the periodic pulls: supervisors' CSV lists and pushed reports.
+"""Supervisors' CSV lists (C4 Caring, Ideas, Force Close): validated, then imported whole.
 
 CSV lists (C4 Caring, Ideas campaign, Force Close) are imported all-or-nothing in the background:
 
@@ -6,13 +6,13 @@ CSV lists (C4 Caring, Ideas campaign, Force Close) are imported all-or-nothing i
    UTF-8 CSV of the kind's columns, stores it as an `ImportJob` and queues `tasks.run_import`.
 2. `run_import_job(job_id)` (the task) validates every row (`validate_rows`). One bad row and the
    job fails with every error listed by line, and nothing is created.
-3. Otherwise it creates the tickets through `services.create_ticket` (the arrival rules apply)
+3. Otherwise it creates the tickets through `intake.create_ticket` (the arrival rules apply)
    inside ONE transaction, and publishes its progress through the cache while that transaction
    runs, because the job row itself only changes when the transaction commits. See
    docs/imports.md.
 
-Pushed reports (NOSSA pushes, IVR Gamas reports; `ingest_report`) create the service and its
-customer when the number is new, then the ticket, idempotently on the source reference.
+Rows become tickets through the intake (`intake.find_or_create_services` for their lines, then
+`intake.create_ticket`), the same one that pulls and pushed reports use.
 """
 
 from __future__ import annotations
@@ -24,26 +24,28 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from celery import current_app
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import roles, stats
-from .exceptions import InvalidInput, TransitionForbidden, TransitionNotAllowed
-from .models import (
+from .. import roles
+from ..exceptions import InvalidInput, TransitionForbidden, TransitionNotAllowed
+from ..models import (
     Campaign,
-    Customer,
     Flow,
     ImportJob,
     ImportKind,
     ImportStatus,
     Priority,
     Service,
-    Ticket,
 )
+from .intake import bulk_arrivals, create_ticket, find_or_create_services
 
 log = logging.getLogger(__name__)
+# The Celery task that runs an import (tickets.tasks), named: the services sit below the tasks.
+IMPORT_TASK = "tickets.tasks.run_import"
 
 SERVICE_NUMBER_RE = re.compile(r"[0-9]{12}")
 NOSSA_NUMBER_RE = re.compile(r"IN[0-9]{8}")
@@ -122,77 +124,6 @@ OPTIONAL_SERVICE_FIELDS: dict[str, Callable[[str], str]] = {
     "address": lambda value: clean_text(value, 255),
     "package": lambda value: clean_text(value, 64),
 }
-
-
-def _create_service(service_number: str, fields: dict) -> Service:
-    customer = Customer.objects.create(
-        name=fields["customer_name"], phone=fields["phone"], address=fields.get("address", "")
-    )
-    return Service.objects.create(
-        service_number=service_number,
-        customer=customer,
-        package=fields.get("package", ""),
-        address=fields.get("address", ""),
-        sto=fields["sto"],
-        olt=fields["olt"],
-        odp=fields["odp"],
-    )
-
-
-def ensure_service(service_number: str, fields: dict) -> Service:
-    """The service of that number; created with its customer from `fields` when it is new.
-
-    `fields` are already clean (see SERVICE_FIELDS). A concurrent creation of the same number
-    loses the insert and reads the winner's row.
-    """
-    service = Service.objects.filter(service_number=service_number).first()
-    if service is not None:
-        return service
-    missing = [name for name in SERVICE_FIELDS if not fields.get(name)]
-    if missing:
-        message = _("Needed to create a service that is not known yet.")
-        raise InvalidInput({name: [message] for name in missing})
-    try:
-        with transaction.atomic():
-            return _create_service(service_number, fields)
-    except IntegrityError:
-        return Service.objects.get(service_number=service_number)
-
-
-# --- Pushed reports (NOSSA, IVR Gamas) --------------------------------------------------------
-def ingest_report(
-    *,
-    flow: str,
-    source_system: str,
-    source_ref: str,
-    service_number: str,
-    service_fields: dict,
-    actor,
-    **ticket_fields,
-):
-    """A report pushed by an external system becomes a ticket, once per source reference.
-
-    Returns (ticket, created). The second push of the same reference returns the first ticket
-    and changes nothing (not even the service), so a retrying sender is harmless.
-    """
-    from .flows import as_flow
-    from .services import create_ticket
-
-    if not roles.is_supervisor(actor):
-        raise TransitionForbidden(_("Only supervisors and service accounts may push reports."))
-    existing = Ticket.objects.filter(source_system=source_system, source_ref=source_ref).first()
-    if existing is not None:
-        return as_flow(existing), False
-    with transaction.atomic():
-        service = ensure_service(service_number, service_fields)
-        return create_ticket(
-            flow=flow,
-            service=service,
-            actor=actor,
-            source_system=source_system,
-            source_ref=source_ref,
-            **ticket_fields,
-        )
 
 
 # --- CSV lists: what each kind looks like -----------------------------------------------------
@@ -519,8 +450,6 @@ def start_import(
     of that kind: not UTF-8, not CSV, over 20 MB, without the kind's columns, or no rows.
     Rows are checked by the background import, which reports each bad row by line.
     """
-    from .tasks import run_import
-
     if not roles.is_supervisor(uploaded_by):
         raise TransitionForbidden(_("Only supervisors upload lists."))
     if kind not in LIST_KINDS:
@@ -546,7 +475,7 @@ def start_import(
             uploaded_by=uploaded_by,
             total_rows=total,
         )
-        transaction.on_commit(lambda: _dispatch(job.pk, run_import))
+        transaction.on_commit(lambda: _dispatch(job.pk, current_app.tasks[IMPORT_TASK]))
     return job
 
 
@@ -684,7 +613,7 @@ def run_import_job(job_id: int) -> str:
             locked = ImportJob.objects.select_for_update().get(pk=job_id)
             if locked.status != ImportStatus.RUNNING:
                 return locked.status
-            with stats.deferred():  # one roll-up write per day/flow/site, not per ticket
+            with bulk_arrivals():  # sites, policies read once; one roll-up write per day/flow/site
                 created = _create_tickets(locked, rows)
             locked.status = ImportStatus.DONE
             locked.processed_rows = len(rows)
@@ -724,8 +653,6 @@ def _fail(job_id: int, problem: Exception) -> None:
 
 
 def _create_tickets(job: ImportJob, rows: list[dict]) -> int:
-    from .services import create_ticket
-
     spec = LIST_KINDS[job.kind]
     campaign_ids = {row["campaign_id"] for row in rows if row.get("campaign_id")}
     campaigns = {item.pk: item for item in Campaign.objects.filter(pk__in=campaign_ids)}
@@ -733,7 +660,9 @@ def _create_tickets(job: ImportJob, rows: list[dict]) -> int:
     _publish(job.pk, "importing", 0)
     for start in range(0, len(rows), CHUNK_ROWS):
         chunk = rows[start : start + CHUNK_ROWS]
-        services = _services_for(chunk)
+        services = find_or_create_services(
+            {row["service_number"]: row["service_fields"] for row in chunk}
+        )
         for row in chunk:
             _ticket, is_new = create_ticket(
                 flow=spec.flow,
@@ -751,38 +680,3 @@ def _create_tickets(job: ImportJob, rows: list[dict]) -> int:
         _publish(job.pk, "importing", start + len(chunk))
         _check_cancelled(job.pk)
     return created
-
-
-def _services_for(chunk: list[dict]) -> dict[str, Service]:
-    """The chunk's services by number, creating the unknown ones (and their customers) in bulk."""
-    numbers = {row["service_number"] for row in chunk}
-    services = {
-        item.service_number: item for item in Service.objects.filter(service_number__in=numbers)
-    }
-    new_rows = {}
-    for row in chunk:
-        if row["service_number"] not in services:
-            new_rows.setdefault(row["service_number"], row["service_fields"])
-    if new_rows:
-        customers = Customer.objects.bulk_create(
-            Customer(
-                name=fields["customer_name"],
-                phone=fields["phone"],
-                address=fields.get("address", ""),
-            )
-            for fields in new_rows.values()
-        )
-        created = Service.objects.bulk_create(
-            Service(
-                service_number=number,
-                customer=customer,
-                package=fields.get("package", ""),
-                address=fields.get("address", ""),
-                sto=fields["sto"],
-                olt=fields["olt"],
-                odp=fields["odp"],
-            )
-            for (number, fields), customer in zip(new_rows.items(), customers, strict=True)
-        )
-        services.update({service.service_number: service for service in created})
-    return services

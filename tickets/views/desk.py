@@ -2,8 +2,8 @@
 
 Support takes an escalation (or hands it to a colleague), reads the evidence (what the agent
 wrote, the external systems' answers, the calls to the customer, the notes) and ends it: answer
-and return to the agent, or resolve it themselves (`tickets.escalations`). Supervisors read the
-desk and may hand escalations over; only Support answers and resolves.
+and return to the agent, or resolve it themselves (`tickets.services.escalations`). Supervisors
+read the desk and may hand escalations over; only Support answers and resolves.
 
 Support's own SLA is the escalation answer target of each flow and priority's policy
 (`Escalation.due_at`): the list counts down to it and the head shows how Support kept it.
@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 
 from integrations.adapters import DISPLAY_NAMES
 
-from .. import escalations, roles, selectors
+from .. import roles, selectors, services
 from ..forms_supervisor import AnswerForm, HandOverForm
 from ..models import ContactAttempt, Escalation, EscalationStatus, Note
 from .access import desk_required
@@ -175,7 +175,7 @@ def escalation_context(request, escalation, **forms) -> dict:
         "attempts": ContactAttempt.objects.filter(ticket=ticket).select_related("agent"),
         "notes": Note.objects.filter(ticket=ticket).select_related("author"),
         "earlier": earlier,
-        "resolved": (not is_open) and escalations.resolved_by_support(escalation),
+        "resolved": (not is_open) and services.resolved_by_support(escalation),
         "timeline": timeline_rows(ticket),
         "now": timezone.now(),
     }
@@ -222,7 +222,7 @@ def _finish(request, pk: int, *, resolving: bool):
     escalation = _escalation(pk)
     form = AnswerForm(request.POST, resolving=resolving)
     if form.is_valid():
-        act = escalations.resolve_escalation if resolving else escalations.answer_escalation
+        act = services.resolve_escalation if resolving else services.answer_escalation
         with form_errors(form):
             act(escalation_id=pk, actor=request.user, answer=form.cleaned_data["answer"])
             ticket = escalation.ticket
@@ -260,7 +260,7 @@ def resolve(request, pk: int):
 @maps_domain_errors(escalation_url, state_of=escalation_ticket_state)
 def take(request, pk: int):
     """A Support user takes the escalation for themselves."""
-    escalations.assign_escalation(escalation_id=pk, support_user=request.user, actor=request.user)
+    services.assign_escalation(escalation_id=pk, support_user=request.user, actor=request.user)
     messages.success(request, _("The escalation is yours now."))
     return redirect_to(request, escalation_url(request, pk))
 
@@ -278,7 +278,7 @@ def hand_over(request, pk: int):
     if form.is_valid():
         person = people[form.cleaned_data["support_user"]]
         with form_errors(form):
-            escalations.assign_escalation(escalation_id=pk, support_user=person, actor=request.user)
+            services.assign_escalation(escalation_id=pk, support_user=person, actor=request.user)
             messages.success(
                 request,
                 _("Handed to %(who)s.") % {"who": person.get_username()},

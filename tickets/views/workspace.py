@@ -20,7 +20,6 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from integrations import services as call_services
 from integrations.adapters import DISPLAY_NAMES
 from integrations.models import AdapterCall, CallStatus
 
@@ -243,6 +242,6 @@ def retry_call(request, pk: int, call_id: int):
     selectors.ticket_for(request.user, pk)
     if not AdapterCall.objects.filter(pk=call_id, ticket_id=pk).exists():
         raise Http404
-    call_services.retry_call(call_id=call_id, actor=request.user)
+    services.retry_call(call_id=call_id, actor=request.user)
     messages.success(request, _("The call was sent again."))
     return redirect_to(request, ticket_url(request, pk))

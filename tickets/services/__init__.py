@@ -1,0 +1,107 @@
+"""Every write to tickets, gamas incidents and escalations goes through this package (one door).
+
+The console's views, the API, the Celery tasks, the admin and the signal receivers call these
+functions and nothing else that writes; none of them repeats a rule. Each function runs in one
+database transaction: the row change, its transition-log row and the outbox rows of the external
+calls it causes commit together, and the calls are dispatched after commit.
+
+The package is split by responsibility, behind this one public face:
+
+- `engine`: the transition engine every module builds on (what may be done now, inputs,
+  permission, conditions, the log row and the outbox rows);
+- `intake`: reports from outside become tickets (pulls, pushes, CSV rows): deduplication, the
+  service and customer, routing, Fresh Lapul and gamas linking;
+- `assignment`: who holds a ticket (claim, next ticket, release, reassign);
+- `records`: calls to the customer, notes, the panel's checks, adapter answers;
+- `deadlines`: SLA clocks (priority, the pause with Support, clearing marks, the sweep);
+- `escalations`: Support's desk (take, hand over, answer, resolve);
+- `gamas`: incidents and the recovery fan-out;
+- `imports`: supervisors' CSV lists;
+- `campaigns`: campaign rules.
+"""
+
+from .assignment import (
+    claim_next_ticket,
+    claim_ticket,
+    queue_flows_of,
+    reassign_ticket,
+    release_ticket,
+)
+from .deadlines import SweepResult, change_priority, recompute_deadlines, sweep_sla
+from .engine import TEXT_INPUT_MAX, TransitionOption, available_transitions, transition_ticket
+from .escalations import (
+    answer_escalation,
+    assign_escalation,
+    resolve_escalation,
+    resolved_by_support,
+)
+from .gamas import (
+    children_waiting,
+    fan_out_recovery_batch,
+    incidents_with_waiting_children,
+    open_incident,
+    start_fan_out,
+    transition_incident,
+)
+from .intake import (
+    FAULT_FLOWS,
+    LAPUL_FLOWS,
+    covering_incident,
+    create_ticket,
+    find_or_create_services,
+    raised,
+    receive_report,
+    recent_closed_ticket,
+    route_site,
+)
+from .records import (
+    CUSTOMER_CHECKS,
+    add_note,
+    apply_call_answer,
+    may_retry_call,
+    record_contact_attempt,
+    refresh_customer_checks,
+    retry_call,
+)
+
+__all__ = [
+    "CUSTOMER_CHECKS",
+    "FAULT_FLOWS",
+    "LAPUL_FLOWS",
+    "TEXT_INPUT_MAX",
+    "SweepResult",
+    "TransitionOption",
+    "add_note",
+    "answer_escalation",
+    "apply_call_answer",
+    "assign_escalation",
+    "available_transitions",
+    "change_priority",
+    "children_waiting",
+    "claim_next_ticket",
+    "claim_ticket",
+    "covering_incident",
+    "create_ticket",
+    "fan_out_recovery_batch",
+    "find_or_create_services",
+    "incidents_with_waiting_children",
+    "may_retry_call",
+    "open_incident",
+    "queue_flows_of",
+    "raised",
+    "reassign_ticket",
+    "receive_report",
+    "recent_closed_ticket",
+    "recompute_deadlines",
+    "record_contact_attempt",
+    "refresh_customer_checks",
+    "release_ticket",
+    "resolve_escalation",
+    "resolved_by_support",
+    "retry_call",
+    "route_site",
+    "start_fan_out",
+    "sweep_sla",
+    "transition_incident",
+    "transition_ticket",
+]

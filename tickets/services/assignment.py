@@ -1,0 +1,127 @@
+"""Assignment: who holds a ticket. Claiming (one agent only), next ticket, release, reassign."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import roles
+from ..exceptions import (
+    InvalidInput,
+    NoTicketAvailable,
+    TicketAlreadyClaimed,
+    TransitionForbidden,
+    TransitionNotAllowed,
+)
+from ..flows import FLOWS, FlowTicket, as_flow
+from ..models import Flow, Ticket
+from .engine import WORKFLOW_FIELDS, apply_transition, locked_ticket, log_entry, routed, save_row
+
+
+def _take(ticket: FlowTicket, agent, *, actor=None, note: str = "") -> FlowTicket:
+    """Give the ticket to `agent`; `actor` is the supervisor when it is an assignment."""
+    previous = ticket.assignee_id
+    ticket.assignee = agent
+    ticket.claimed_at = timezone.now()
+    if actor is None and hasattr(type(ticket), "claim") and ticket.state == "new":
+        return apply_transition(ticket, "claim", agent)
+    ticket.refresh_queue_flag()
+    save_row(ticket, WORKFLOW_FIELDS)
+    log_entry(
+        ticket=ticket, actor=actor or agent, name="reassign" if actor else "claim",
+        from_state=ticket.state, to_state=ticket.state, note=note,
+        data={"assignee": agent.pk, "previous_assignee": previous},
+    )  # fmt: skip
+    return ticket
+
+
+@routed("claim")
+def _claim_step(*, ticket_id: int, actor, inputs: dict, expected_state=None) -> FlowTicket:
+    return claim_ticket(ticket_id=ticket_id, agent=actor, expected_state=expected_state)
+
+
+def claim_ticket(*, ticket_id: int, agent, expected_state: str | None = None) -> FlowTicket:
+    """The agent takes this ticket. One agent only: a second one gets TicketAlreadyClaimed."""
+    with transaction.atomic():
+        ticket = locked_ticket(ticket_id, expected_state)
+        if agent is None or not roles.is_agent(agent):
+            raise TransitionForbidden(_("Only agents take tickets."))
+        if ticket.assignee_id not in (None, agent.pk):
+            raise TicketAlreadyClaimed(assignee=ticket.assignee.get_username())
+        if not roles.may_work_ticket(agent, ticket):
+            raise TransitionForbidden(_("This ticket is not in a queue you work."))
+        if ticket.assignee_id is None and not ticket.awaiting_agent:
+            raise TransitionNotAllowed(_("This ticket is not waiting for an agent."))
+        takes_claim_step = ticket.state == "new" and hasattr(type(ticket), "claim")
+        if ticket.assignee_id == agent.pk and not takes_claim_step:
+            return ticket  # already theirs: taking it twice changes nothing
+        return _take(ticket, agent)
+
+
+def queue_flows_of(agent) -> list[str]:
+    profile = roles.profile_of(agent)
+    if profile is None or profile.site_id is None:
+        return []
+    return [
+        flow
+        for flow in profile.flows
+        if flow in FLOWS
+        and (flow != Flow.C4_CARING or profile.site.code == settings.TIER2_C4_CARING_SITE)
+    ]
+
+
+def claim_next_ticket(*, agent) -> FlowTicket:
+    """Take the most urgent unclaimed ticket of the agent's flows and site, atomically.
+
+    Most urgent: earliest claim-by deadline, then priority, then age. On PostgreSQL concurrent
+    callers skip each other's locked rows (FOR UPDATE SKIP LOCKED), so none waits or collides.
+    """
+    if not roles.is_agent(agent):
+        raise TransitionForbidden(_("Only agents take tickets from the queues."))
+    flows = queue_flows_of(agent)
+    if not flows:
+        raise NoTicketAvailable(_("You have no queues: ask a supervisor to assign you flows."))
+    with transaction.atomic():
+        ticket = (
+            Ticket.objects.select_for_update(skip_locked=True)
+            .filter(awaiting_agent=True, site_id=agent.profile.site_id, flow__in=flows)
+            .order_by("claim_by", "priority", "created_at", "pk")
+            .first()
+        )
+        if ticket is None:
+            raise NoTicketAvailable()
+        return _take(as_flow(ticket), agent)
+
+
+def release_ticket(*, ticket_id: int, supervisor, note: str = "") -> FlowTicket:
+    """A supervisor takes a ticket away from its agent; it waits in the queue again."""
+    if not roles.is_supervisor(supervisor):
+        raise TransitionForbidden()
+    with transaction.atomic():
+        ticket = locked_ticket(ticket_id)
+        if ticket.assignee_id is None or ticket.is_closed:
+            raise TransitionNotAllowed(_("The ticket is not held by an agent."))
+        previous = ticket.assignee_id
+        ticket.assignee, ticket.claimed_at = None, None
+        ticket.refresh_queue_flag()
+        save_row(ticket)
+        log_entry(
+            ticket=ticket, actor=supervisor, name="release", from_state=ticket.state,
+            to_state=ticket.state, note=note, data={"previous_assignee": previous},
+        )  # fmt: skip
+        return ticket
+
+
+def reassign_ticket(*, ticket_id: int, supervisor, agent, note: str = "") -> FlowTicket:
+    """A supervisor hands the ticket to another agent who works its flow and site."""
+    if not roles.is_supervisor(supervisor):
+        raise TransitionForbidden()
+    with transaction.atomic():
+        ticket = locked_ticket(ticket_id)
+        if ticket.is_closed:
+            raise TransitionNotAllowed(_("The ticket is closed."))
+        if not roles.may_work_ticket(agent, ticket):
+            raise InvalidInput({"agent": [_("This agent does not work this flow at this site.")]})
+        return _take(ticket, agent, actor=supervisor, note=note)

@@ -1,0 +1,225 @@
+"""SLA clocks on tickets: priority changes, the pause while a ticket is with Support, clearing
+marks a moved deadline no longer deserves, and the sweep that marks at-risk and breached tickets.
+
+The arithmetic (policies, calendars) is `tickets.sla`; this module is where it is written down.
+A paused clock is paused everywhere: the sweep does not mark a ticket that is with Support, and
+the resume moves the deadline by the working time the pause took, on the policy's own calendar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from .. import roles, sla, stats
+from ..exceptions import InvalidInput, TransitionForbidden, TransitionNotAllowed
+from ..flows import FlowTicket
+from ..models import Notification, Priority, SlaStatus, Ticket, TransitionLog
+from .engine import locked_ticket, log_entry, save_row
+
+DEADLINE_FIELDS = [
+    "claim_by", "resolve_by", "warn_at", "sla_paused_seconds", "sla_paused_at", "at_risk_at",
+    "breached_at", "sla_status", "updated_at",
+]  # fmt: skip
+
+
+def change_priority(*, ticket_id: int, priority: int, actor, note: str = "") -> FlowTicket:
+    """A supervisor changes a ticket's priority; its SLA deadlines are computed anew from its
+    arrival with the policy of the new priority (marks the new deadlines undo are cleared)."""
+    if not roles.is_supervisor(actor):
+        raise TransitionForbidden()
+    if priority not in Priority.values:
+        raise InvalidInput({"priority": [_("Choose a priority from 1 (critical) to 4 (low).")]})
+    with transaction.atomic():
+        ticket = locked_ticket(ticket_id)
+        if ticket.is_closed:
+            raise TransitionNotAllowed(_("The ticket is closed."))
+        previous = ticket.priority
+        ticket.priority = priority
+        log_entry(
+            ticket=ticket, actor=actor, name="change_priority", from_state=ticket.state,
+            to_state=ticket.state, note=note, data={"from": previous, "to": priority},
+        )  # fmt: skip
+        recompute_deadlines(ticket, actor=actor, extra_fields=["priority"])
+        return ticket
+
+
+def pause_clock(ticket: Ticket, at: datetime | None = None) -> None:
+    """The ticket went to Support: its resolve clock stops (saved by the caller's row save)."""
+    if ticket.sla_paused_at is None:
+        ticket.sla_paused_at = at or timezone.now()
+        save_row(ticket, ["sla_paused_at", "updated_at"])
+
+
+def resume_clock(ticket: Ticket, *, actor=None, at: datetime | None = None, since=None) -> None:
+    """The ticket is back from Support: the working time the pause took, on the policy's
+    calendar, moves the resolve deadline; marks the new deadline undoes are cleared."""
+    at = at or timezone.now()
+    since = ticket.sla_paused_at or since
+    if since is not None:
+        policy = sla.policy_for(ticket.flow, ticket.priority)
+        paused = sla.working_time_between(since, at, policy)
+        ticket.sla_paused_seconds = (ticket.sla_paused_seconds or 0) + int(paused.total_seconds())
+    ticket.sla_paused_at = None
+    recompute_deadlines(ticket, actor=actor, now=at)
+
+
+def _breached_now(ticket: Ticket, now: datetime) -> bool:
+    waiting = ticket.awaiting_agent and ticket.state == "new"
+    return ticket.resolve_by <= now or bool(waiting and ticket.claim_by and ticket.claim_by <= now)
+
+
+def recompute_deadlines(ticket: Ticket, *, actor=None, now=None, extra_fields=()) -> list[str]:
+    """Compute the deadlines anew and save them; a mark whose deadline now lies in the future
+    is cleared, with a timeline row saying which. Returns the cleared marks."""
+    now = now or timezone.now()
+    sla.apply_deadlines(ticket, ticket.created_at)
+    cleared = []
+    if ticket.breached_at is not None and not _breached_now(ticket, now):
+        ticket.breached_at = None
+        cleared.append("breached")
+    if ticket.at_risk_at is not None and ticket.breached_at is None and ticket.warn_at > now:
+        ticket.at_risk_at = None
+        cleared.append("at_risk")
+    if ticket.breached_at is not None:
+        ticket.sla_status = SlaStatus.BREACHED
+    elif ticket.at_risk_at is not None:
+        ticket.sla_status = SlaStatus.AT_RISK
+    else:
+        ticket.sla_status = SlaStatus.OK
+    save_row(ticket, [*DEADLINE_FIELDS, *extra_fields])
+    if cleared:
+        log_entry(
+            ticket=ticket, actor=actor, name="sla_marks_cleared", from_state=ticket.state,
+            to_state=ticket.state, data={"cleared": cleared,
+                                         "resolve_by": ticket.resolve_by.isoformat()},
+        )  # fmt: skip
+    return cleared
+
+
+# --- The sweep --------------------------------------------------------------------------------
+@dataclass
+class SweepResult:
+    at_risk: int = 0
+    breached: int = 0
+    escalations_overdue: int = 0
+
+
+def sweep_sla(*, now: datetime | None = None, batch_size: int = 5000) -> SweepResult:
+    """Mark tickets at risk and breached, each once, with a timeline row and notifications.
+
+    Idempotent: a mark is a timestamp column that the sweep only sets when it is empty, and
+    concurrent sweeps skip each other's locked rows. Breached: open past resolve-by, or still
+    waiting in the queue past claim-by. At risk: past `warn_at` (the at-risk share of the time).
+    """
+    now = now or timezone.now()
+    result = SweepResult()
+    result.breached = _mark_tickets(
+        now=now,
+        batch_size=batch_size,
+        pending=Q(closed_at__isnull=True, breached_at__isnull=True, sla_paused_at__isnull=True)
+        & (Q(resolve_by__lte=now) | Q(awaiting_agent=True, state="new", claim_by__lte=now)),
+        kind="sla_breached",
+        changes={"breached_at": now, "sla_status": SlaStatus.BREACHED},
+    )
+    result.at_risk = _mark_tickets(
+        now=now,
+        batch_size=batch_size,
+        pending=Q(
+            closed_at__isnull=True,
+            at_risk_at__isnull=True,
+            sla_paused_at__isnull=True,
+            warn_at__lte=now,
+        ),
+        kind="sla_at_risk",
+        changes={"at_risk_at": now, "sla_status": SlaStatus.AT_RISK},
+    )
+    result.escalations_overdue = _mark_escalations(now)
+    return result
+
+
+NOTICES = {
+    "sla_at_risk": gettext_lazy("Ticket %(number)s is at risk of breaching its SLA."),
+    "sla_breached": gettext_lazy("Ticket %(number)s has breached its SLA."),
+}
+SUMMARIES = {
+    "sla_at_risk": gettext_lazy("%(count)d tickets became at risk of breaching their SLA."),
+    "sla_breached": gettext_lazy("%(count)d tickets breached their SLA."),
+    "escalation_overdue": gettext_lazy(
+        "%(count)d escalations are waiting for Support past their target."
+    ),
+}
+
+
+def _mark_tickets(*, now, batch_size, pending, kind, changes) -> int:
+    total = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                Ticket.objects.select_for_update(skip_locked=True)
+                .filter(pending)
+                .order_by("pk")
+                .values_list("pk", "state", "assignee_id", "flow", "site_id")[:batch_size]
+            )
+            if not rows:
+                break
+            ids = [pk for pk, *_rest in rows]
+            marks = {key: value for key, value in changes.items() if key != "sla_status"}
+            Ticket.objects.filter(pk__in=ids).update(**marks)
+            status = changes["sla_status"]
+            downgrade = Q() if status == SlaStatus.BREACHED else Q(breached_at__isnull=True)
+            Ticket.objects.filter(Q(pk__in=ids) & downgrade).update(sla_status=status)
+            if status == SlaStatus.BREACHED:  # a breach is also past the at-risk point
+                Ticket.objects.filter(pk__in=ids, at_risk_at__isnull=True).update(at_risk_at=now)
+                stats.record_breached([(flow, site) for *_rest, flow, site in rows], now)
+            TransitionLog.objects.bulk_create(
+                TransitionLog(ticket_id=pk, at=now, transition=kind, from_state=state,
+                              to_state=state)
+                for pk, state, *_rest in rows
+            )  # fmt: skip
+            Notification.objects.bulk_create(
+                Notification(user_id=assignee, ticket_id=pk, kind=kind,
+                             message=NOTICES[kind] % {"number": f"T2-{pk:07d}"}, created_at=now)
+                for pk, _state, assignee, *_rest in rows
+                if assignee is not None
+            )  # fmt: skip
+            total += len(rows)
+    _notify_supervisors(kind, total, now)
+    return total
+
+
+def _mark_escalations(now) -> int:
+    from ..models import Escalation, EscalationStatus
+
+    with transaction.atomic():
+        overdue = Escalation.objects.filter(
+            status=EscalationStatus.OPEN, breached_at__isnull=True, due_at__lte=now
+        )
+        count = overdue.update(breached_at=now)
+    _notify_supervisors("escalation_overdue", count, now, include_support=True)
+    return count
+
+
+def _notify_supervisors(kind: str, count: int, now, include_support: bool = False) -> None:
+    """One summary per sweep for each supervisor (and Support), not one per ticket."""
+    from django.contrib.auth import get_user_model
+
+    if not count:
+        return
+    codenames = ["supervise", "answer_escalation"] if include_support else ["supervise"]
+    people = (
+        get_user_model()
+        .objects.filter(is_active=True, groups__permissions__codename__in=codenames)
+        .distinct()
+        .values_list("pk", flat=True)
+    )
+    message = SUMMARIES[kind] % {"count": count}
+    Notification.objects.bulk_create(
+        Notification(user_id=pk, kind=kind, message=message, created_at=now) for pk in people
+    )

@@ -1,0 +1,159 @@
+"""Records on a ticket: calls to the customer, notes, the customer panel's checks, and what the
+external applications answered."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from integrations import outbox
+
+from .. import roles
+from ..exceptions import InvalidInput, TransitionForbidden, TransitionNotAllowed
+from ..models import ContactAttempt, ContactOutcome, Note, Ticket
+from .engine import TEXT_INPUT_MAX, locked_ticket, log_entry, save_row
+
+
+def record_contact_attempt(
+    *, ticket_id: int, agent, outcome: str, note: str = "", expected_state: str | None = None
+) -> ContactAttempt:
+    """One call to the customer. Failed calls count toward the unreachable rule."""
+    if outcome not in ContactOutcome.values:
+        raise InvalidInput({"outcome": [_("Choose answered, no answer, busy or wrong number.")]})
+    if len(note) > TEXT_INPUT_MAX:
+        raise InvalidInput({"note": [_("Keep it under %(max)d characters.") % {"max": 4000}]})
+    with transaction.atomic():
+        ticket = locked_ticket(ticket_id, expected_state)
+        if ticket.is_closed:
+            raise TransitionNotAllowed(_("The ticket is closed."))
+        if ticket.assignee_id != agent.pk:
+            raise TransitionForbidden(_("Only the agent holding the ticket records calls."))
+        attempt = ContactAttempt.objects.create(
+            ticket=ticket,
+            agent=agent,
+            outcome=outcome,
+            phone=ticket.service.customer.phone,
+            note=note,
+        )
+        if attempt.failed:
+            ticket.failed_attempts += 1
+        else:
+            ticket.last_answered_at = attempt.at
+        ticket.last_contact_outcome = outcome
+        save_row(ticket)
+        return attempt
+
+
+def add_note(*, ticket_id: int, author, text: str) -> Note:
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput({"text": [_("Write the note.")]})
+    if len(text) > TEXT_INPUT_MAX:
+        raise InvalidInput({"text": [_("Keep it under %(max)d characters.") % {"max": 4000}]})
+    with transaction.atomic():
+        ticket = locked_ticket(ticket_id)
+        _require_ticket_insider(ticket, author)
+        return Note.objects.create(ticket=ticket, author=author, text=text)
+
+
+def _require_ticket_insider(ticket: Ticket, user) -> None:
+    """The ticket's agent, Support or a supervisor may annotate a ticket and refresh its checks."""
+    if ticket.assignee_id == user.pk or roles.is_support(user) or roles.is_supervisor(user):
+        return
+    raise TransitionForbidden(_("Only the ticket's agent, Support or a supervisor."))
+
+
+def may_retry_call(call, user) -> bool:
+    """Who may send a failed external call again: the agent holding its ticket, Support, or a
+    supervisor."""
+    if roles.is_support(user) or roles.is_supervisor(user):
+        return True
+    return call.ticket_id is not None and call.ticket.assignee_id == user.pk
+
+
+def retry_call(*, call_id: int, actor):
+    """Send a failed call to its application again, with a fresh retry budget; logged on the
+    ticket (or incident): who asked, which call, and the error it had. Raises
+    AdapterCall.DoesNotExist, TransitionForbidden, or TransitionNotAllowed (not failed)."""
+    from integrations.models import AdapterCall, CallStatus
+
+    with transaction.atomic():
+        call = (
+            AdapterCall.objects.select_for_update(of=("self",))
+            .select_related("ticket", "incident")
+            .get(pk=call_id)
+        )
+        if not may_retry_call(call, actor):
+            raise TransitionForbidden(_("Only the ticket's agent, Support or a supervisor."))
+        if call.status != CallStatus.FAILED:
+            raise TransitionNotAllowed(
+                _("Only a failed call can be retried; this one is %(status)s.")
+                % {"status": call.status},
+                current_state=call.status,
+            )
+        previous_error = call.error
+        outbox.reopen(call)
+        subject = call.ticket or call.incident
+        if subject is not None:
+            log_entry(
+                ticket=call.ticket,
+                incident=None if call.ticket_id else call.incident,
+                actor=actor,
+                name="retry_call",
+                from_state=subject.state,
+                to_state=subject.state,
+                data={"call": call.pk, "app": call.app, "operation": call.operation},
+                note=previous_error[:500],
+            )
+        return call
+
+
+# What the console's customer panel shows, asked again on "Refresh".
+CUSTOMER_CHECKS = (
+    ("isiska", "profile"),
+    ("ibooster", "connection_status"),
+    ("ibooster", "usage_history"),
+    ("epayment", "bills"),
+)
+
+
+def refresh_customer_checks(*, ticket_id: int, actor) -> int:
+    """Ask I-SISKA, Ibooster and E-payment again for the customer panel: a logged request with
+    no state change; checks still under way are not asked twice. Returns how many were queued."""
+    from integrations.models import AdapterCall, CallStatus
+
+    from ..flows.base import Call
+
+    with transaction.atomic():
+        ticket = locked_ticket(ticket_id)
+        if not roles.may_work_ticket(actor, ticket):  # any agent of its queue may look
+            _require_ticket_insider(ticket, actor)
+        running = set(
+            AdapterCall.objects.filter(
+                ticket=ticket, status__in=(CallStatus.PENDING, CallStatus.RUNNING)
+            ).values_list("app", "operation")
+        )
+        calls = [Call(*check) for check in CUSTOMER_CHECKS if check not in running]
+        if not calls:
+            return 0
+        entry = log_entry(
+            ticket=ticket, actor=actor, name="refresh_checks", from_state=ticket.state,
+            to_state=ticket.state,
+        )  # fmt: skip
+        outbox.enqueue(calls=calls, ticket=ticket, log_entry=entry)
+        return len(calls)
+
+
+def apply_call_answer(*, call, response) -> list[str]:
+    """Record on the ticket what a successful external call found (facts, the NOSSA number, the
+    Starclick order). Called inside the transaction that marks the call succeeded; the ticket
+    row is locked like every other write. Returns the changed fields."""
+    from integrations.calls import SPECS
+
+    spec = SPECS.get((call.app, call.operation))
+    if spec is None or spec.apply is None or call.ticket_id is None:
+        return []
+    ticket = Ticket.objects.select_for_update().get(pk=call.ticket_id)
+    changed = spec.apply(ticket, response)
+    save_row(ticket, [*changed, "updated_at"])
+    return changed
