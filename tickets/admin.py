@@ -5,8 +5,16 @@ them goes through the services (`tickets.services`), which keep the rules, the l
 flag and the SLA marks together. An admin who needs to change a ticket uses the console
 (reassign, release, priority, the flow's actions), where those rules apply."""
 
-from django.contrib import admin
+import json
 
+from django.contrib import admin, messages
+from django.http import StreamingHttpResponse
+from django.template import engines
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from . import roles
 from .forms_supervisor import SlaPolicyForm
 from .models import (
     AgentProfile,
@@ -16,6 +24,7 @@ from .models import (
     Escalation,
     GamasIncident,
     Note,
+    SecurityEvent,
     Service,
     Site,
     SlaPolicy,
@@ -80,6 +89,10 @@ class AgentProfileAdmin(admin.ModelAdmin):
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ("name", "phone", "email")
     search_fields = ("name", "phone")
+    actions = ["erase_personal_data"]  # defined below, with the security log
+
+    def has_erase_permission(self, request) -> bool:
+        return roles.is_admin(request.user)
 
 
 @admin.register(Service)
@@ -176,3 +189,106 @@ class SlaPolicyAdmin(admin.ModelAdmin):
         "business_hours_only",
     )  # fmt: skip
     list_filter = ("flow", "business_hours_only")
+
+
+# --- Security log and personal data protection (docs/data-protection.md) ----------------------
+def _security_log_rows(queryset):
+    yield [
+        _("At"), _("Kind"), _("Actor"), _("Target user"), _("IP address"), _("User agent"),
+        _("Detail"),
+    ]  # fmt: skip
+    for event in queryset.order_by("at", "pk").iterator(chunk_size=2000):
+        yield [
+            timezone.localtime(event.at).strftime("%Y-%m-%d %H:%M:%S"), event.kind,
+            event.actor_username, event.target_username, event.ip_address or "",
+            event.user_agent, json.dumps(event.detail, ensure_ascii=False, sort_keys=True),
+        ]  # fmt: skip
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ViewOnlyAdmin):
+    """The security log, for admins only: view-only, filtered by kind, user and date, and
+    exported as CSV by an action that is itself logged."""
+
+    list_display = ("at", "kind", "actor_username", "target_username", "ip_address", "detail")
+    list_filter = (
+        "kind",
+        ("at", admin.DateFieldListFilter),
+        ("actor", admin.RelatedOnlyFieldListFilter),
+        ("target_user", admin.RelatedOnlyFieldListFilter),
+    )
+    search_fields = ("actor_username", "target_username", "=ip_address")
+    date_hierarchy = "at"
+    show_full_result_count = False
+    actions = ["export_csv"]
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff and roles.is_admin(request.user)
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    @admin.action(description=gettext_lazy("Export the selected events as CSV"))
+    def export_csv(self, request, queryset):
+        from .services import security
+        from .views.exports import csv_lines
+
+        rows = security.logged_export(
+            _security_log_rows(queryset), actor=request.user, what="security_log", request=request
+        )
+        response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
+        stamp = timezone.localdate().isoformat()
+        response["Content-Disposition"] = f'attachment; filename="tier2-security-log_{stamp}.csv"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+ERASE_CONFIRMATION = """{% extends "admin/base_site.html" %}{% load i18n %}
+{% block content %}<form method="post">{% csrf_token %}
+<p>{{ question }}</p><ul>{% for customer in customers %}<li>#{{ customer.pk }}</li>{% endfor %}</ul>
+{% for customer in customers %}
+<input type="hidden" name="_selected_action" value="{{ customer.pk }}">{% endfor %}
+<input type="hidden" name="action" value="erase_personal_data">
+<input type="hidden" name="confirm_erasure" value="yes">
+<input type="submit" value="{{ button }}">
+<a href="" class="button cancel-link">{% translate "No, take me back" %}</a>
+</form>{% endblock %}"""
+
+
+@admin.action(
+    description=gettext_lazy("Erase personal data (erasure request, cannot be undone)"),
+    permissions=["erase"],
+)
+def erase_personal_data(modeladmin, request, queryset):
+    """UU PDP erasure request: each selected customer's personal data is anonymised now,
+    unless they have an open ticket; every erasure and refusal goes to the security log."""
+    from django.template.response import TemplateResponse
+
+    from .services import privacy
+
+    if request.POST.get("confirm_erasure") != "yes":
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "customers": list(queryset.order_by("pk")),
+            "question": _(
+                "Erase the personal data of these customers? Names, phones, emails, addresses, "
+                "call records and notes are anonymised for good; tickets and statistics stay."
+            ),
+            "button": _("Yes, erase"),
+            "title": _("Erase personal data"),
+        }
+        template = engines["django"].from_string(ERASE_CONFIRMATION)
+        return TemplateResponse(request, template, context)
+    for customer_id in queryset.order_by("pk").values_list("pk", flat=True):
+        try:
+            privacy.erase_customer(customer_id=customer_id, actor=request.user, request=request)
+        except privacy.ErasureRefused as refusal:
+            modeladmin.message_user(request, str(refusal.message), messages.ERROR)
+        else:
+            modeladmin.message_user(
+                request, _("Customer #%(id)d: personal data erased.") % {"id": customer_id}
+            )
+    return None
+
+
+CustomerAdmin.erase_personal_data = erase_personal_data

@@ -655,3 +655,81 @@ class DailyAgentStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.agent_id} {self.flow}"
+
+
+class SecurityEventKind(models.TextChoices):
+    LOGIN = "login", _("Login")
+    LOGOUT = "logout", _("Logout")
+    LOGIN_FAILED = "login_failed", _("Failed login")
+    LOCKOUT = "lockout", _("Locked out")
+    OTP_DEVICE_ADDED = "otp_device_added", _("2FA device added")
+    OTP_DEVICE_CONFIRMED = "otp_device_confirmed", _("2FA device confirmed")
+    OTP_DEVICE_REMOVED = "otp_device_removed", _("2FA device removed")
+    OTP_STATIC_TOKEN_USED = "otp_static_token_used", _("2FA backup code used")
+    OTP_FAILED = "otp_failed", _("2FA code refused")
+    ROLE_ADDED = "role_added", _("Role granted")
+    ROLE_REMOVED = "role_removed", _("Role withdrawn")
+    PRIVILEGE_CHANGED = "privilege_changed", _("Staff or superuser status changed")
+    EXPORT = "export", _("Data exported")
+    ERASURE = "erasure", _("Customer data erased")
+    ERASURE_REFUSED = "erasure_refused", _("Erasure refused")
+    RETENTION = "retention", _("Retention run")
+
+
+class SecurityEvent(models.Model):
+    """Append-only security log: sign-ins, lockouts, 2FA and role changes, exports, erasures.
+
+    Written only by `tickets.services.security`; saving an existing row raises. The users are
+    kept by id without a database constraint, and their user names are copied, so deleting an
+    account neither blocks on nor rewrites its history. Rows older than
+    `TIER2_RETENTION_SECURITY_LOG_DAYS` are deleted by the retention job (docs/data-protection.md).
+    """
+
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    kind = models.CharField(_("kind"), max_length=32, choices=SecurityEventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    actor_username = models.CharField(_("actor's user name"), max_length=150, blank=True)
+    target_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("target user"),
+    )
+    target_username = models.CharField(
+        _("target user name"),
+        max_length=150,
+        blank=True,
+        help_text=_("As given at a failed login."),
+    )
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=256, blank=True)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = _("security event")
+        verbose_name_plural = _("security log")
+        indexes = [
+            models.Index(fields=["kind", "at"], name="secevent_kind_at"),
+            models.Index(fields=["actor", "at"], name="secevent_actor_at"),
+            models.Index(fields=["target_user", "at"], name="secevent_target_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("The security log is append-only.")
+        super().save(*args, **kwargs)
