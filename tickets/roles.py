@@ -66,6 +66,73 @@ def may_work_ticket(user, ticket) -> bool:
     return profile.site_id == ticket.site_id
 
 
+def sees_every_ticket(user) -> bool:
+    """Supervisors, Support and admins see every ticket, customer and service; an agent sees
+    the tickets of their flows at their site (`selectors.visible_tickets`) and the customers and
+    services of those tickets only."""
+    return is_supervisor(user) or is_support(user) or is_admin(user)
+
+
+# --- Phone numbers --------------------------------------------------------------------------
+PHONE_SHOWN = 4  # digits kept at each end of a masked number: 081234567890 -> 0812****7890
+PHONE_MASK = "*"
+
+
+def may_see_phone(user, ticket=None) -> bool:
+    """Whether `user` may read a customer's phone number in full, shown on `ticket` (None: on a
+    customer or service outside any ticket).
+
+    Supervisors, Support and admins always may. An agent may only on the ticket they hold: they
+    need the number to call the customer. Everywhere else agents see it masked (`mask_phone`).
+    """
+    if sees_every_ticket(user):
+        return True
+    holder = getattr(ticket, "assignee_id", None)
+    return bool(holder is not None and getattr(user, "is_active", False) and holder == user.pk)
+
+
+def mask_phone(number) -> str:
+    """The number with all but its first and last four characters masked (`0812****7890`).
+
+    A number too short to keep eight characters and still hide four keeps its last four only
+    (`****5678`); blank stays blank.
+    """
+    text = str(number or "").strip()
+    if not text:
+        return ""
+    hidden = len(text) - 2 * PHONE_SHOWN
+    if hidden >= PHONE_SHOWN:
+        return text[:PHONE_SHOWN] + PHONE_MASK * hidden + text[-PHONE_SHOWN:]
+    kept = min(PHONE_SHOWN, max(len(text) - PHONE_SHOWN, 0))
+    return PHONE_MASK * (len(text) - kept) + text[len(text) - kept :]
+
+
+def phone_as_seen(user, ticket, number) -> str:
+    """`number` as `user` may read it on `ticket`: in full or masked (see `may_see_phone`)."""
+    return str(number or "") if may_see_phone(user, ticket) else mask_phone(number)
+
+
+def is_phone_key(key) -> bool:
+    """A key of an external application's answer that holds a phone number (I-SISKA's
+    `phone`, the Callback app's `caller_phone`; not flags such as `has_phone`)."""
+    return isinstance(key, str) and (key == "phone" or key.endswith("_phone"))
+
+
+def mask_phones_in(data):
+    """A copy of a JSON document (ticket facts, a call's request or answer) with the value of
+    every phone key masked."""
+    if isinstance(data, dict):
+        return {
+            key: mask_phone(value)
+            if is_phone_key(key) and isinstance(value, str)
+            else mask_phones_in(value)
+            for key, value in data.items()
+        }
+    if isinstance(data, list):
+        return [mask_phones_in(item) for item in data]
+    return data
+
+
 SITES = (("PST", "Pusat"), ("MLG", "Malang"))
 
 

@@ -5,25 +5,54 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from integrations.models import AdapterCall
 
 from . import roles
 from .exceptions import TransitionForbidden
 from .flows import FlowTicket, as_flow
-from .models import ContactAttempt, Escalation, Flow, Note, Ticket, TransitionLog
+from .models import (
+    ContactAttempt,
+    Customer,
+    Escalation,
+    Flow,
+    Note,
+    Service,
+    Ticket,
+    TransitionLog,
+)
 
 
 def visible_tickets(user) -> QuerySet[Ticket]:
     """Tickets a user may see: agents their flows at their site; other roles everything."""
     queryset = Ticket.objects.all()
-    if roles.is_supervisor(user) or roles.is_support(user) or roles.is_admin(user):
+    if roles.sees_every_ticket(user):
         return queryset
     profile = roles.profile_of(user)
     if not roles.is_agent(user) or profile is None or profile.site_id is None:
         return queryset.none()
     return queryset.filter(site_id=profile.site_id, flow__in=agent_flows(user))
+
+
+def visible_customers(user) -> QuerySet[Customer]:
+    """Customers a user may see: those with a ticket the user may see (`visible_tickets`), so
+    an agent sees the customers of their flows at their site; other roles see every customer.
+
+    One EXISTS per row on the ticket's service index, not a list of ids."""
+    queryset = Customer.objects.all()
+    if roles.sees_every_ticket(user):
+        return queryset
+    tickets = visible_tickets(user).filter(service__customer_id=OuterRef("pk"))
+    return queryset.filter(Exists(tickets))
+
+
+def visible_services(user) -> QuerySet[Service]:
+    """Services (lines) a user may see: those with a ticket the user may see."""
+    queryset = Service.objects.all()
+    if roles.sees_every_ticket(user):
+        return queryset
+    return queryset.filter(Exists(visible_tickets(user).filter(service_id=OuterRef("pk"))))
 
 
 def agent_flows(user) -> list[str]:

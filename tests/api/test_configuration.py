@@ -99,8 +99,9 @@ def test_a_campaign_with_tickets_cannot_be_deleted_409(api, supervisor_user):
 
 
 # --- Customers and services -------------------------------------------------------------------
-def test_staff_read_customers_with_their_services(api, nossa_agent):
+def test_an_agent_reads_the_customers_of_their_tickets_with_their_services(api, nossa_agent):
     service = factories.service_at("PST")
+    factories.arrive("nossa", service=service)  # agents see customers through their tickets
     client = api(nossa_agent)
 
     rows = client.get(f"/api/customers/?q={service.customer.name[:4]}").json()["results"]

@@ -68,13 +68,24 @@ def test_children_are_listed_by_cursor_and_filtered(api, supervisor_user):
     )
 
 
-def test_list_filters_by_state(api, supervisor_user, nossa_agent):
+def test_list_filters_by_state(api, supervisor_user, support):
     open_one = factories.open_gamas(actor=supervisor_user)
     closed = factories.incident_in_state("closed", supervisor=supervisor_user)
-    rows = api(nossa_agent).get("/api/gamas-incidents/?state=open").json()["results"]
+    rows = api(support).get("/api/gamas-incidents/?state=open").json()["results"]
     assert [row["id"] for row in rows] == [open_one.pk]
-    rows = api(nossa_agent).get("/api/gamas-incidents/?state=closed").json()["results"]
+    rows = api(support).get("/api/gamas-incidents/?state=closed").json()["results"]
     assert [row["id"] for row in rows] == [closed.pk]
+
+
+def test_agents_do_not_read_incidents(api, supervisor_user, nossa_agent):
+    incident = factories.open_gamas(actor=supervisor_user)
+    client = api(nossa_agent)
+    for url in (
+        "/api/gamas-incidents/",
+        f"/api/gamas-incidents/{incident.pk}/",
+        f"/api/gamas-incidents/{incident.pk}/children/",
+    ):
+        assert client.get(url).status_code == 403, url
 
 
 def test_recover_then_close_once_every_child_is_closed(

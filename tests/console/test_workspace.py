@@ -305,6 +305,10 @@ def test_gamas_child_shows_its_incident(client, supervisor):
 
     page = page_of(client.get(f"/tickets/{child.pk}/"))
 
+    # Agents see which incident it is; the incident pages are for supervisors and Support.
+    assert incident.number in page and f'href="/incidents/{incident.pk}/"' not in page
+    client.force_login(supervisor)
+    page = page_of(client.get(f"/tickets/{child.pk}/"))
     assert f'href="/incidents/{incident.pk}/"' in page and incident.number in page
 
 

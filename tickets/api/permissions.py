@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from .. import roles
+from ..flows.gamas import incident_managers
 
 
 def is_staff_role(user) -> bool:
@@ -68,3 +69,15 @@ class StaffReadsSupervisorWrites(BasePermission):
         return bool(request.user and request.user.is_authenticated) and roles.is_supervisor(
             request.user
         )
+
+
+class IncidentManager(BasePermission):
+    """Gamas incidents: supervisors, Support and admins, the people who open, recover and close
+    them (`incident_managers`, the rule of the incident's machine and of the console's incident
+    pages). Agents find the open incidents among the choices of their link step instead."""
+
+    message = _("The gamas incidents are for supervisors, Support and admins.")
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated) and incident_managers(None, user)

@@ -1,7 +1,9 @@
-"""Template helpers of the console: navigation by role, labels, SLA countdowns, rupiah."""
+"""Template helpers of the console: navigation by role, phone numbers as the user may read
+them, labels, SLA countdowns, rupiah."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django import template
@@ -11,8 +13,12 @@ from django.utils.translation import gettext as _
 
 from .. import roles
 from ..views import presenters
+from ..views.access import may_see_incidents
 
 register = template.Library()
+
+# `"phone": "0812..."` or `"caller_phone": "..."` in a JSON text (not `"has_phone": true`).
+PHONE_VALUE = re.compile(r'("(?:\w+_)?phone"\s*:\s*")([^"]*)"')
 
 
 def _url(name: str, *args) -> str | None:
@@ -39,7 +45,9 @@ def nav_items(user) -> list[dict]:
         if desk is None and roles.is_support(user):
             desk = f"{reverse('queue', args=['all'])}?state=escalated"
         wanted.append((desk, _("Escalations")))
-    wanted += [(_url("incidents"), _("Gamas")), (_url("flows"), _("Flows"))]
+    if may_see_incidents(user):
+        wanted.append((_url("incidents"), _("Gamas")))
+    wanted.append((_url("flows"), _("Flows")))
     if roles.is_admin(user):
         wanted.append((_url("sla_policies"), _("SLA policies")))
     if user.is_staff:
@@ -65,6 +73,29 @@ def role_names(user) -> str:
 @register.filter
 def is_agent(user) -> bool:
     return roles.is_agent(user)
+
+
+@register.filter
+def sees_incidents(user) -> bool:
+    """May open the gamas incident pages (supervisors, Support, admins)."""
+    return may_see_incidents(user)
+
+
+@register.simple_tag(takes_context=True)
+def phone(context, number, ticket=None) -> str:
+    """`{% phone number ticket %}`: a customer's number as the page's user may read it on
+    `ticket` (`roles.may_see_phone`): in full for supervisors, Support, admins and the agent
+    holding the ticket; masked (0812****7890) for other agents."""
+    return roles.phone_as_seen(context.get("user"), ticket, number)
+
+
+@register.simple_tag(takes_context=True)
+def phones_in(context, text, ticket=None) -> str:
+    """`{% phones_in json_text ticket %}`: an external application's answer (JSON text) with its
+    phone numbers as the page's user may read them on `ticket` (see `phone`)."""
+    if not text or roles.may_see_phone(context.get("user"), ticket):
+        return text
+    return PHONE_VALUE.sub(lambda found: found[1] + roles.mask_phone(found[2]) + '"', text)
 
 
 @register.filter

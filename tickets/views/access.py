@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
 from .. import roles
+from ..flows.gamas import incident_managers
 
 
 def role_required(check: Callable[[object], bool], reason: str):
@@ -31,6 +32,13 @@ def role_required(check: Callable[[object], bool], reason: str):
     return decorate
 
 
+def may_see_incidents(user) -> bool:
+    """The gamas incident pages: supervisors, Support and admins, who manage the incidents (the
+    incident machine's `incident_managers`, also the API's rule). Agents meet an incident on
+    the tickets linked to it."""
+    return incident_managers(None, user)
+
+
 def may_see_escalation_desk(user) -> bool:
     """Support works the desk; supervisors (and admins) read it."""
     return roles.is_support(user) or roles.is_supervisor(user)
@@ -41,5 +49,8 @@ supervisor_required = role_required(
 )
 desk_required = role_required(
     may_see_escalation_desk, _("Only Support and supervisors open the escalation desk.")
+)
+incidents_required = role_required(
+    may_see_incidents, _("The gamas incidents are for supervisors, Support and admins.")
 )
 admin_required = role_required(roles.is_admin, _("Only admins edit the SLA policies."))

@@ -4,13 +4,15 @@ own actions (recover, close) and bulk actions on its children.
 Recovering an incident moves every waiting child to verifying in the background
 (`services.transition_incident` → `tasks.fan_out_gamas_recovery`). The bulk actions are the
 per-ticket services run for each ticked child; each refusal is reported, none stops the rest.
+
+Every page is for supervisors, Support and admins (`access.incidents_required`); agents get the
+403 page.
 """
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -23,6 +25,7 @@ from ..flows import GamasIncidentMachine
 from ..flows.gamas import incident_managers
 from ..forms import BULK_ACTIONS, BulkChildrenForm, IncidentForm, TransitionForm
 from ..models import GamasIncident, Role
+from .access import incidents_required
 from .mixins import form_errors, incident_state_now, maps_domain_errors, message_for, redirect_to
 from .paging import keyset_page
 from .presenters import sop_step, state_label, states_of, transition_label
@@ -66,12 +69,12 @@ def render_incidents(request, *, form=None, status=200):
     )
 
 
-@login_required
+@incidents_required
 def incidents(request):
     return render_incidents(request)
 
 
-@login_required
+@incidents_required
 @require_POST
 @maps_domain_errors(_incidents_url)
 def open_incident(request):
@@ -161,12 +164,12 @@ def render_incident(request, incident, *, status=200, **forms):
     return render(request, "tickets/incident.html", context, status=status)
 
 
-@login_required
+@incidents_required
 def incident(request, pk: int):
     return render_incident(request, get_object_or_404(GamasIncidentMachine, pk=pk))
 
 
-@login_required
+@incidents_required
 @require_POST
 @maps_domain_errors(incident_url, state_of=incident_state_now)
 def incident_action(request, pk: int, name: str):
@@ -217,7 +220,7 @@ def _run_bulk(request, action: str, ticket_ids: list[int], agent_id: str) -> tup
     return done, failures
 
 
-@login_required
+@incidents_required
 @require_POST
 @maps_domain_errors(incident_url, state_of=incident_state_now)
 def incident_bulk(request, pk: int):
