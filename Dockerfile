@@ -14,10 +14,16 @@ RUN pip install -r requirements.txt
 
 COPY . .
 
-# Static files are collected at build time, in production mode (hashed, compressed names), with
-# a throwaway secret: the real SECRET_KEY comes from .env at run time only.
+# Static files are collected at build time, in production mode (hashed, compressed names). The
+# production settings demand a secret, hosts and the service URLs, so this step (and the next)
+# gets throwaway values: set for that RUN only (not ENV: the image never carries them), under
+# the reserved .invalid domain that never resolves. collectstatic and compilemessages connect
+# to nothing. The real values come from .env at run time. The settings keep no build-time
+# bypass that a runtime .env could switch on by mistake.
 RUN TIER2_MODE=production DEBUG=0 ALLOWED_HOSTS=build.invalid \
     SECRET_KEY=build-time-only-dummy-secret-key-never-used-to-serve \
+    DATABASE_URL=postgres://build:build@db.build.invalid:5432/build \
+    REDIS_URL=redis://redis.build.invalid:6379/0 \
     python manage.py collectstatic --noinput --verbosity 1
 
 # Translations, when the project has some: gettext is needed to compile them, not to run.
@@ -25,12 +31,14 @@ RUN if [ -d locale ] && find locale -name '*.po' | grep -q .; then \
         apt-get update && apt-get install -y --no-install-recommends gettext \
         && TIER2_MODE=production DEBUG=0 ALLOWED_HOSTS=build.invalid \
            SECRET_KEY=build-time-only-dummy-secret-key-never-used-to-serve \
+           DATABASE_URL=postgres://build:build@db.build.invalid:5432/build \
+           REDIS_URL=redis://redis.build.invalid:6379/0 \
            python manage.py compilemessages \
         && apt-get purge -y gettext && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*; \
     fi
 
 RUN useradd --system --uid 10001 --home-dir /app --no-create-home tier2 \
-    && mkdir -p /app/var && chown tier2 /app/var
+    && mkdir -p /app/var && chown -R tier2 /app/var
 USER tier2
 
 ENV TIER2_MODE=production

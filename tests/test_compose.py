@@ -7,6 +7,7 @@ Docker cannot run in CI, so these tests read the files instead of starting the s
 import ast
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +56,12 @@ def test_worker_and_beat_run_celery_of_the_tier2_app(services):
 
 
 def test_db_and_redis_report_their_health(services):
-    assert "pg_isready" in command_of({"command": services["db"]["healthcheck"]["test"]})
+    db_check = command_of({"command": services["db"]["healthcheck"]["test"]})
+    assert "pg_isready" in db_check
+    # Over TCP: during the image's first-boot init only the Unix socket answers, which a
+    # socket check would already call healthy.
+    assert re.search(r"-h\s*127\.0\.0\.1\b", db_check), db_check
+    assert "-p 5432" in db_check
     assert "redis-cli ping" in command_of({"command": services["redis"]["healthcheck"]["test"]})
     assert services["db"]["image"].startswith("postgres:15")
     assert services["redis"]["image"].startswith("redis:7")
@@ -76,6 +82,56 @@ def test_app_services_start_after_migrations(services, name):
     assert services[name]["depends_on"]["migrate"]["condition"] == (
         "service_completed_successfully"
     )
+
+
+def test_migrate_waits_for_healthy_db_and_redis(services):
+    depends_on = services["migrate"]["depends_on"]
+    assert depends_on["db"]["condition"] == "service_healthy"
+    assert depends_on["redis"]["condition"] == "service_healthy"
+
+
+def test_one_image_is_built_once_for_every_app_service(services):
+    app_services = (*APP_SERVICES, "migrate")
+    builders = [name for name, service in services.items() if "build" in service]
+    assert len(builders) == 1, f"exactly one service builds the image, not {builders}"
+    assert builders[0] in app_services
+    build = services[builders[0]]["build"]
+    context = build if isinstance(build, str) else build.get("context", ".")
+    dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+    assert (ROOT / context / dockerfile).is_file()
+    images = {services[name]["image"] for name in app_services}
+    assert len(images) == 1, f"web, worker, beat and migrate run one image, not {images}"
+    for name in app_services:
+        if name not in builders:
+            # Never pulled: the tag exists only where the builder built it.
+            assert services[name]["pull_policy"] == "never", name
+            assert services[name]["depends_on"][builders[0]]["condition"] == (
+                "service_completed_successfully"
+            )
+
+
+def test_web_healthcheck_asks_the_readiness_endpoint_over_the_loopback(services):
+    check = services["web"]["healthcheck"]
+    test = check["test"]
+    assert test[0] in {"CMD", "CMD-SHELL"}
+    command = command_of({"command": test[1:]})
+    url = re.search(r"http://(127\.0\.0\.1|localhost):(\d+)(/[a-z]+)", command)
+    assert url, command
+    assert url.group(3) in {"/readyz", "/healthz"}
+    assert f"--bind 0.0.0.0:{url.group(2)}" in command_of(services["web"])
+    assert "curl" not in command and "wget" not in command  # python:3.11-slim has neither
+    assert test[1] == "python"
+    for key in ("interval", "timeout", "retries", "start_period"):
+        assert key in check, key
+
+
+def test_health_paths_of_the_healthcheck_are_routed():
+    from django.urls import resolve
+
+    from tickets.views import health
+
+    assert resolve("/readyz").func is health.readyz
+    assert resolve("/healthz").func is health.healthz
 
 
 def test_app_services_read_the_env_file(services):
@@ -182,29 +238,49 @@ def test_configuration_doc_describes_every_variable():
     assert not missing, f"add to docs/configuration.md: {missing}"
 
 
-def test_env_example_configures_a_production_that_starts():
-    """The example's values pass production mode's checks (secret, DEBUG, hosts)."""
+def env_example_active() -> dict[str, str]:
+    """The variables .env.example sets (not commented out), less compose's own."""
     active = {}
     for line in ENV_EXAMPLE.read_text().splitlines():
         match = ENV_LINE.match(line)
         if match and not line.lstrip().startswith("#") and match.group(1) not in COMPOSE_ONLY:
             active[match.group(1)] = match.group(2).strip()
+    return active
+
+
+def start_settings(environment: dict[str, str], probe: str) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", ""), **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_env_example_secret_key_is_refused_until_replaced():
+    """Copied as it is, the example must not start: its key is public."""
+    active = env_example_active()
+    assert "change-me" in active["SECRET_KEY"]
+    completed = start_settings(active, "import tier2.settings")
+    assert completed.returncode != 0
+    assert "ImproperlyConfigured" in completed.stderr
+    assert "SECRET_KEY" in completed.stderr
+
+
+def test_env_example_configures_a_production_that_starts():
+    """The example's values, with a generated key as it says, pass production mode's checks."""
+    active = env_example_active()
     assert active["TIER2_MODE"] == "production"
     assert active["DEBUG"] == "0"
-    environment = {"PATH": os.environ.get("PATH", ""), **active}
+    active["SECRET_KEY"] = secrets.token_urlsafe(50)  # what the example tells you to run
     probe = (
         "import tier2.settings as s; "
         "assert s.PRODUCTION and not s.DEBUG and s.ALLOWED_HOSTS; "
         "assert s.DATABASES['default']['ENGINE'].endswith('postgresql'); "
         "assert not s.CELERY_TASK_ALWAYS_EAGER"
     )
-    completed = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = start_settings(active, probe)
     assert completed.returncode == 0, completed.stderr

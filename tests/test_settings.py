@@ -1,5 +1,6 @@
 """Settings come from the environment; production mode refuses unsafe ones at start-up."""
 
+import json
 import os
 import subprocess
 import sys
@@ -8,7 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-GOOD_KEY = "k" * 50
+GOOD_KEY = "Zq3-vT9xLw7rNk2sPb5yHc8mJd4fGt6aXe1uRo0iWn_QlYzMhE"  # 50 varied characters
+SERVICES = {"DATABASE_URL": "postgres://u@db:5432/x", "REDIS_URL": "redis://r:6379/0"}
 
 
 def load_settings(**env):
@@ -72,3 +74,121 @@ def test_production_mode_starts_with_safe_settings():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("False")
+
+
+def example_secret_key() -> str:
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.startswith("SECRET_KEY="):
+            return line.split("=", 1)[1].strip()
+    raise AssertionError(".env.example sets no SECRET_KEY")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(example_secret_key(), id="env-example-key"),
+        pytest.param(example_secret_key() + "-and-some-more-text", id="env-example-key-extended"),
+        pytest.param("x7" + "CHANGE-ME" + "q" * 45, id="placeholder-any-case"),
+        pytest.param(GOOD_KEY[:49], id="49-characters"),
+        pytest.param("abcd" * 20, id="4-distinct-characters"),
+        pytest.param("django-insecure-" + GOOD_KEY, id="django-insecure-prefix"),
+    ],
+)
+def test_production_mode_refuses_weak_or_example_secret_keys(key):
+    result = load_settings(
+        TIER2_MODE="production", SECRET_KEY=key, ALLOWED_HOSTS="t2.example", **SERVICES
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY" in result.stderr
+
+
+def probe_settings(names: tuple[str, ...], **env) -> dict:
+    """The named settings of a fresh process with this environment (as load_settings)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TIER2_", "DJANGO_"))}
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"):
+        clean.pop(name, None)
+    for name in list(clean):
+        if name.startswith(("SECURE_", "SESSION_", "CSRF_")):
+            clean.pop(name)
+    clean.update({"DJANGO_SETTINGS_MODULE": "tier2.settings", **env})
+    code = (
+        "import json, django; django.setup(); from django.conf import settings as s; "
+        f"print(json.dumps({{n: getattr(s, n, None) for n in {list(names)!r}}}))"
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+PRODUCTION = {"TIER2_MODE": "production", "SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "t2.example"}
+SECURITY = (
+    "SECURE_SSL_REDIRECT",
+    "SECURE_PROXY_SSL_HEADER",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+)
+
+
+def test_production_defaults_are_https_only_behind_the_tls_proxy():
+    values = probe_settings(SECURITY, **PRODUCTION, **SERVICES)
+    assert values == {
+        "SECURE_SSL_REDIRECT": True,
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
+        "SECURE_HSTS_SECONDS": 365 * 24 * 3600,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
+        "SECURE_HSTS_PRELOAD": False,
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+    }
+
+
+def test_production_hsts_and_redirect_follow_the_environment():
+    values = probe_settings(
+        SECURITY,
+        **PRODUCTION,
+        **SERVICES,
+        SECURE_HSTS_SECONDS="300",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="0",
+        SECURE_HSTS_PRELOAD="1",
+        SECURE_SSL_REDIRECT="0",
+    )
+    assert values["SECURE_HSTS_SECONDS"] == 300
+    assert values["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is False
+    assert values["SECURE_HSTS_PRELOAD"] is True
+    assert values["SECURE_SSL_REDIRECT"] is False
+
+
+def test_development_keeps_plain_http():
+    values = probe_settings(SECURITY)
+    assert values["SECURE_SSL_REDIRECT"] is False
+    assert values["SECURE_HSTS_SECONDS"] == 0
+    assert values["SECURE_PROXY_SSL_HEADER"] is None
+
+
+SESSIONS = ("SESSION_COOKIE_AGE", "SESSION_EXPIRE_AT_BROWSER_CLOSE", "SESSION_SAVE_EVERY_REQUEST")
+
+
+@pytest.mark.parametrize("env", [{}, {**PRODUCTION, **SERVICES}], ids=["development", "production"])
+def test_sessions_end_with_the_browser_or_after_a_shift_idle(env):
+    assert probe_settings(SESSIONS, **env) == {
+        "SESSION_COOKIE_AGE": 480 * 60,
+        "SESSION_EXPIRE_AT_BROWSER_CLOSE": True,
+        "SESSION_SAVE_EVERY_REQUEST": False,  # kept alive by SessionIdleMiddleware
+    }
+
+
+def test_session_idle_minutes_come_from_the_environment():
+    values = probe_settings(SESSIONS, TIER2_SESSION_IDLE_MINUTES="30")
+    assert values["SESSION_COOKIE_AGE"] == 30 * 60
+
+
+def test_session_idle_minutes_must_be_positive():
+    result = load_settings(TIER2_SESSION_IDLE_MINUTES="0")
+    assert result.returncode != 0
+    assert "TIER2_SESSION_IDLE_MINUTES" in result.stderr

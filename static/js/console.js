@@ -6,6 +6,12 @@
  *   Esc in a field              leaves the field, so the shortcuts work again
  *   [data-autosubmit]           a select that submits its form when changed (language switch)
  *   [data-select-all=name]      a checkbox that ticks every checkbox of that name in its form
+ *   [data-bar="N"]              sets the element's CSS variable --v to N (a bar's height)
+ *   [data-poll-when-idle]       its htmx polling skips while the tab is hidden or a control
+ *                               inside it has the focus
+ *
+ * The Content-Security-Policy allows no inline script, event handler, style attribute or eval:
+ * behaviour lives here, keyed on data attributes (docs/operations.md).
  */
 (function () {
   "use strict";
@@ -95,7 +101,23 @@
     document.querySelectorAll("form[data-sent]").forEach(function (f) { delete f.dataset.sent; });
   });
 
-  document.addEventListener("DOMContentLoaded", tick);
-  document.addEventListener("htmx:afterSwap", tick);
+  // Style attributes are refused by the policy; CSS variables set from script are not.
+  function bars() {
+    document.querySelectorAll("[data-bar]").forEach(function (el) {
+      el.style.setProperty("--v", el.getAttribute("data-bar"));
+    });
+  }
+
+  // An hx-trigger filter ("every 30s [cond]") would need eval: cancel the poll here instead.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail && event.detail.elt;
+    if (!elt || !elt.matches || !elt.matches("[data-poll-when-idle]")) { return; }
+    if (document.visibilityState !== "visible" || elt.querySelector(":focus")) {
+      event.preventDefault();
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { tick(); bars(); });
+  document.addEventListener("htmx:afterSwap", function () { tick(); bars(); });
   setInterval(tick, 1000);
 })();
