@@ -28,6 +28,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from tickets import metrics
+
 from . import outbox
 from .adapters import AdapterRejected, AdapterUnavailable, get_adapter, to_jsonable
 from .calls import SPECS
@@ -96,7 +98,8 @@ def _finish(
         if status == CallStatus.SUCCEEDED and call.ticket_id:
             # The ticket side records what the answer means (through its services).
             answer_received.send(sender=AdapterCall, call=call, response=response)
-        return call
+    metrics.adapter_call_finished(call.app, status)  # committed: each outcome counted once
+    return call
 
 
 @shared_task(

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import roles
+from .. import metrics, roles
 from ..exceptions import (
     InvalidInput,
     NoTicketAvailable,
@@ -26,14 +26,17 @@ def _take(ticket: FlowTicket, agent, *, actor=None, note: str = "") -> FlowTicke
     ticket.assignee = agent
     ticket.claimed_at = timezone.now()
     if actor is None and hasattr(type(ticket), "claim") and ticket.state == "new":
-        return apply_transition(ticket, "claim", agent)
-    ticket.refresh_queue_flag()
-    save_row(ticket, WORKFLOW_FIELDS)
-    log_entry(
-        ticket=ticket, actor=actor or agent, name="reassign" if actor else "claim",
-        from_state=ticket.state, to_state=ticket.state, note=note,
-        data={"assignee": agent.pk, "previous_assignee": previous},
-    )  # fmt: skip
+        ticket = apply_transition(ticket, "claim", agent)
+    else:
+        ticket.refresh_queue_flag()
+        save_row(ticket, WORKFLOW_FIELDS)
+        log_entry(
+            ticket=ticket, actor=actor or agent, name="reassign" if actor else "claim",
+            from_state=ticket.state, to_state=ticket.state, note=note,
+            data={"assignee": agent.pk, "previous_assignee": previous},
+        )  # fmt: skip
+    if actor is None:  # the agent took it (claim, next ticket); a supervisor's is a reassign
+        metrics.ticket_claimed(ticket)
     return ticket
 
 

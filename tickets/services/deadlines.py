@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import roles, sla, stats
+from .. import metrics, roles, sla, stats
 from ..exceptions import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from ..flows import FlowTicket
 from ..models import Notification, Priority, SlaStatus, Ticket, TransitionLog
@@ -178,6 +178,7 @@ def _mark_tickets(*, now, batch_size, pending, kind, changes) -> int:
             if status == SlaStatus.BREACHED:  # a breach is also past the at-risk point
                 Ticket.objects.filter(pk__in=ids, at_risk_at__isnull=True).update(at_risk_at=now)
                 stats.record_breached([(flow, site) for *_rest, flow, site in rows], now)
+                metrics.tickets_breached((flow, site) for *_rest, flow, site in rows)
             TransitionLog.objects.bulk_create(
                 TransitionLog(ticket_id=pk, at=now, transition=kind, from_state=state,
                               to_state=state)

@@ -18,7 +18,7 @@ from django_fsm import ConcurrentTransition
 
 from integrations import outbox
 
-from .. import stats
+from .. import metrics, stats
 from ..exceptions import (
     ConcurrentChange,
     ConditionNotMet,
@@ -231,6 +231,7 @@ def apply_transition(
         )
     for hook in AFTER_TRANSITION.get(name, ()):
         hook(machine, actor, inputs, from_state)
+    metrics.transition_taken(machine, name)  # every transition, counted here only
     if is_ticket and machine.state == CLOSED:
         _after_close(machine)
     return machine
