@@ -24,3 +24,45 @@ class TicketsConfig(AppConfig):
 
         post_migrate.connect(ensure_reference_data, sender=self)
         answer_received.connect(receivers.record_call_answer, dispatch_uid="tickets-call-answer")
+        self.connect_security_log(receivers)
+
+    def connect_security_log(self, receivers) -> None:
+        """The security log's receivers (tickets.receivers); those for django-axes and
+        django-otp only when those apps are installed, so either may be added or removed."""
+        from django.apps import apps
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth import signals as auth
+        from django.db.models import signals
+
+        user = get_user_model()
+        connect = [
+            (auth.user_logged_in, receivers.logged_in, None),
+            (auth.user_logged_out, receivers.logged_out, None),
+            (auth.user_login_failed, receivers.login_failed, None),
+            (signals.m2m_changed, receivers.groups_changed, user.groups.through),
+            (signals.pre_save, receivers.user_saving, user),
+            (signals.post_save, receivers.user_saved, user),
+        ]
+        if apps.is_installed("axes"):
+            from axes.signals import user_locked_out
+
+            connect.append((user_locked_out, receivers.locked_out, None))
+        if apps.is_installed("django_otp"):
+            from django_otp.forms import otp_verification_failed
+            from django_otp.models import Device
+
+            connect.append((otp_verification_failed, receivers.otp_failed, None))
+            for model in apps.get_models():
+                if issubclass(model, Device):
+                    connect.append((signals.post_init, receivers.otp_device_loaded, model))
+                    connect.append((signals.post_save, receivers.otp_device_saved, model))
+                    connect.append((signals.post_delete, receivers.otp_device_deleted, model))
+        if apps.is_installed("django_otp.plugins.otp_static"):
+            from django_otp.plugins.otp_static.models import StaticToken
+
+            connect.append((signals.post_delete, receivers.otp_static_token_deleted, StaticToken))
+        for signal, receiver, sender in connect:
+            label = sender._meta.label if sender is not None else "any"
+            signal.connect(
+                receiver, sender=sender, dispatch_uid=f"security-log:{receiver.__name__}:{label}"
+            )

@@ -181,3 +181,16 @@ def pull_force_closed_tickets() -> int:
         ),
         lambda record: (record.closed_at, record.nossa_number),
     )
+
+
+# --- Personal data protection -----------------------------------------------------------------
+@shared_task(acks_late=True)
+def apply_retention() -> dict:
+    """Anonymise customers' personal data past its retention period (Celery beat, daily).
+
+    See `tickets.services.privacy.apply_retention`: batches of one transaction each, and rows
+    already anonymised are not selected again, so a redelivered or repeated run is harmless.
+    """
+    from .services import privacy
+
+    return privacy.apply_retention()

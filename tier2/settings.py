@@ -5,11 +5,15 @@ tasks eagerly in the web process and the cache is in local memory. That is the e
 for one machine (`make run`). Production and CI set both URLs. See docs/configuration.md.
 """
 
+import ipaddress
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -49,9 +53,22 @@ DEBUG = env_bool("DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
+# Refused in production: the development key, anything containing .env.example's placeholder
+# ("change-me"), and what `check --deploy` calls weak (security.W009): under 50 characters, under
+# 5 distinct ones, or Django's "django-insecure-" prefix.
+EXAMPLE_SECRET_MARKER = "change-me"  # noqa: S105 - the placeholder text, refused in production
 if PRODUCTION:
-    if SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured("Production mode needs a SECRET_KEY of 32 or more characters.")
+    if (
+        SECRET_KEY == DEVELOPMENT_SECRET_KEY
+        or EXAMPLE_SECRET_MARKER in SECRET_KEY.lower()
+        or len(SECRET_KEY) < 50
+        or len(set(SECRET_KEY)) < 5
+        or SECRET_KEY.startswith("django-insecure-")
+    ):
+        raise ImproperlyConfigured(
+            "Production mode needs a random SECRET_KEY of 50 or more characters, not the "
+            ".env.example placeholder: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
     if DEBUG:
         raise ImproperlyConfigured("Production mode refuses to start with DEBUG on.")
     if not ALLOWED_HOSTS:
@@ -63,6 +80,15 @@ if PRODUCTION:
         )
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    # HTTPS is terminated by the TLS proxy in front (docs/operations.md), which must set
+    # X-Forwarded-Proto on every request; web is published on 127.0.0.1 only, so no one else can.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # The container's health probes speak plain HTTP to gunicorn: never redirect them.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)  # a year
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
 # --- Applications ---------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -79,26 +105,54 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from static files, no CDN
     "django_htmx",
+    "django_prometheus",  # request latency metrics (docs/metrics.md)
+    "csp",  # Content-Security-Policy (django-csp 4), see CONTENT_SECURITY_POLICY
+    "axes",  # sign-in lockout (docs/security.md)
+    "django_otp",  # two-factor sign-in: TOTP apps and recovery codes
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "tickets",
     "integrations",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+    # /healthz and /readyz answer here: before the host check, sessions, locale and login.
+    "tickets.views.health.HealthCheckMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "tickets.views.account.SessionIdleMiddleware",  # idle timeout; after SessionMiddleware
     # Bahasa Indonesia unless the user switches (ignores the browser's Accept-Language).
     "tickets.views.language.ConsoleLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The request signals are sent from, for the security log's receivers (who, from where).
+    "tickets.receivers.SecurityContextMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # user.is_verified(): passed the second factor
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Sends users who must pass a second factor to enrol or verify first (after htmx's).
+    "tickets.views.account.TwoFactorMiddleware",
+    # Turns a lockout into the login page's message or the API's error (keep it last).
+    "axes.middleware.AxesMiddleware",
 ]
 
 if PRODUCTION:
     # Static files served by the web process itself from STATIC_ROOT (collectstatic at build).
     MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+# Around everything else (docs/metrics.md): request latency (django-prometheus' pair), the
+# request id of every log line, and /metrics answered before the host check and HTTPS redirect.
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "tickets.observability.RequestIdMiddleware",
+    "tickets.observability.MetricsEndpointMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
 
 ROOT_URLCONF = "tier2.urls"
 WSGI_APPLICATION = "tier2.wsgi.application"
@@ -137,6 +191,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The late-tickets index INCLUDEs columns for index-only scans on PostgreSQL; SQLite (the
 # embedded default) builds it without them, which is fine.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
+# check --deploy's W021 asks for SECURE_HSTS_PRELOAD. It stays off by default on purpose: the
+# preload list covers the whole registered domain (every host of the company's domain, HTTPS
+# only, for months after removal), a decision for its owner, who can set SECURE_HSTS_PRELOAD=1.
+SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 # --- Redis: Celery broker, result backend and cache ------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
@@ -183,6 +241,183 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# A session ends when the browser closes, and after TIER2_SESSION_IDLE_MINUTES with no request
+# (default: a shift): a session in use is saved again, at most once a minute, which moves its
+# expiry forward.
+TIER2_SESSION_IDLE_MINUTES = env_int("TIER2_SESSION_IDLE_MINUTES", 480)
+if TIER2_SESSION_IDLE_MINUTES < 1:
+    raise ImproperlyConfigured("TIER2_SESSION_IDLE_MINUTES must be 1 or more.")
+SESSION_COOKIE_AGE = TIER2_SESSION_IDLE_MINUTES * 60
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Kept alive by use, saved at most once a minute (tickets.views.account.SessionIdleMiddleware).
+SESSION_SAVE_EVERY_REQUEST = False
+
+# --- Browser security headers (docs/operations.md) ------------------------------------------
+# Content-Security-Policy, in both modes: scripts and styles from our own origin only. No page
+# has inline script, event handler or style attribute (tests/security); htmx runs with eval and
+# its injected indicator style off (the htmx-config meta in base.html). The only nonce is the
+# Swagger UI page's (templates/drf_spectacular/swagger_ui.html): the header carries a nonce only
+# on a response whose template asked for one.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],  # Swagger UI's icons and the empty favicon are data: URIs
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Permissions-Policy: the console uses none of these browser features; no page may.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer", "autoplay", "browsing-topics", "camera", "display-capture",
+        "geolocation", "gyroscope", "hid", "idle-detection", "magnetometer", "microphone",
+        "midi", "payment", "screen-wake-lock", "serial", "usb",
+        "xr-spatial-tracking",
+    )
+}  # fmt: skip
+AUTHENTICATION_BACKENDS = [
+    # First: refuses every sign-in of a locked user or address (django-axes), then passwords.
+    "tickets.views.account.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# --- Sign-in protection (django-axes) and two-factor sign-in (django-otp); docs/security.md ---
+# Reverse proxies in front of the web process that append to X-Forwarded-For (0: none, the
+# client is REMOTE_ADDR). Locks and API throttles count per client address, so behind a TLS
+# proxy this must be 1, or every user would share the proxy's address; never more than the
+# proxies really there, or a client could choose its address.
+TIER2_PROXY_COUNT = env_int("TIER2_PROXY_COUNT", 0)
+# After this many failed sign-ins in a row for one user name, or from one address, the next one
+# is refused even with the right password, until the lock ends TIER2_LOCKOUT_MINUTES after the
+# last attempt (an attempt while locked restarts the wait) or an admin unlocks it.
+TIER2_LOCKOUT_FAILURES = env_int("TIER2_LOCKOUT_FAILURES", 5)
+TIER2_LOCKOUT_MINUTES = env_int("TIER2_LOCKOUT_MINUTES", 15)
+# What a lock applies to: the user name and the address, each on its own; "username" alone
+# suits a desk whose agents all sign in from one NAT address.
+TIER2_LOCKOUT_BY = env_list("TIER2_LOCKOUT_BY", "username,ip_address")
+if TIER2_LOCKOUT_FAILURES < 1 or TIER2_LOCKOUT_MINUTES < 1:
+    raise ImproperlyConfigured("TIER2_LOCKOUT_FAILURES and TIER2_LOCKOUT_MINUTES must be 1+.")
+if not TIER2_LOCKOUT_BY or set(TIER2_LOCKOUT_BY) - {"username", "ip_address"}:
+    raise ImproperlyConfigured("TIER2_LOCKOUT_BY: 'username', 'ip_address' or both.")
+AXES_FAILURE_LIMIT = TIER2_LOCKOUT_FAILURES
+AXES_COOLOFF_TIME = timedelta(minutes=TIER2_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = TIER2_LOCKOUT_BY
+# A success does not wipe the failures: with per-address locks it would wipe every failure from
+# that address, so an attacker with an account of their own could reset the count at will.
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "tickets.views.account.client_ip"
+AXES_LOCKOUT_CALLABLE = "tickets.views.account.lockout_response"
+# Sign-ins and lockouts go to the security log; axes keeps only the counters of failures.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+
+# Two-factor sign-in: who must have it. Roles (groups) listed in TIER2_2FA_REQUIRED_ROLES must
+# enrol before any console page (production default: every role above agent); agents follow
+# TIER2_2FA_AGENTS: optional (may enrol), required, or off (not offered). A user with a device
+# is always asked for a code. API tokens are not affected.
+TWO_FACTOR_ROLES = ("Supervisor", "Support", "Admin")
+TIER2_2FA_REQUIRED_ROLES = env_list(
+    "TIER2_2FA_REQUIRED_ROLES", ",".join(TWO_FACTOR_ROLES) if PRODUCTION else ""
+)
+TIER2_2FA_AGENTS = os.environ.get("TIER2_2FA_AGENTS", "optional").strip().lower()
+if set(TIER2_2FA_REQUIRED_ROLES) - set(TWO_FACTOR_ROLES):
+    raise ImproperlyConfigured(
+        "TIER2_2FA_REQUIRED_ROLES names only Supervisor, Support and Admin "
+        "(agents: TIER2_2FA_AGENTS=required)."
+    )
+if TIER2_2FA_AGENTS not in {"optional", "required", "off"}:
+    raise ImproperlyConfigured("TIER2_2FA_AGENTS must be 'optional', 'required' or 'off'.")
+OTP_TOTP_ISSUER = "Tier-2 CC Telkom"  # the account's name in the authenticator app
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows TOTP secrets or recovery codes
+
+# --- Single sign-on (OpenID Connect, optional; see docs/sso.md) -----------------------------
+# Off unless a client id, its secret and the provider (its issuer, for discovery, or its
+# endpoints) are set. mozilla-django-oidc reads the OIDC_* names; tickets.services.sso maps the
+# provider's groups to the console's roles.
+TIER2_OIDC_ISSUER = os.environ.get("TIER2_OIDC_ISSUER", "").strip()
+OIDC_RP_CLIENT_ID = os.environ.get("TIER2_OIDC_CLIENT_ID", "").strip()
+OIDC_RP_CLIENT_SECRET = os.environ.get("TIER2_OIDC_CLIENT_SECRET", "").strip()
+# Empty: read from the issuer's discovery document, when SSO first needs them.
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("TIER2_OIDC_AUTHORIZATION_ENDPOINT", "").strip()
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("TIER2_OIDC_TOKEN_ENDPOINT", "").strip()
+OIDC_OP_USER_ENDPOINT = os.environ.get("TIER2_OIDC_USERINFO_ENDPOINT", "").strip()
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("TIER2_OIDC_JWKS_ENDPOINT", "").strip()
+OIDC_RP_SIGN_ALGO = os.environ.get("TIER2_OIDC_SIGN_ALGO", "RS256").strip().upper()
+OIDC_RP_SCOPES = " ".join(env_list("TIER2_OIDC_SCOPES", "openid,email,profile"))
+OIDC_TIMEOUT = env_float("TIER2_OIDC_TIMEOUT_SECONDS", 10.0)
+OIDC_USE_PKCE = True
+# The token request authenticates the client with HTTP Basic (client_secret_basic) instead of
+# form fields (client_secret_post): set it if the provider's client is configured that way.
+OIDC_TOKEN_USE_BASIC_AUTH = env_bool("TIER2_OIDC_TOKEN_BASIC_AUTH", False)
+OIDC_AUTHENTICATE_CLASS = "tickets.auth_backends.SsoStartView"
+OIDC_CALLBACK_CLASS = "tickets.auth_backends.SsoCallbackView"
+# Claims read at each login: the user's groups, and optionally an agent's site code and flows.
+TIER2_OIDC_GROUPS_CLAIM = os.environ.get("TIER2_OIDC_GROUPS_CLAIM", "").strip() or "groups"
+TIER2_OIDC_SITE_CLAIM = os.environ.get("TIER2_OIDC_SITE_CLAIM", "").strip()
+TIER2_OIDC_FLOWS_CLAIM = os.environ.get("TIER2_OIDC_FLOWS_CLAIM", "").strip()
+
+
+def oidc_role_map(text: str) -> dict[str, list[str]]:
+    """Provider group -> console roles, from JSON (`{"noc-t2": "Agent", "t2-leads": ["Agent",
+    "Supervisor"]}`) or from pairs (`noc-t2=Agent,t2-leads=Supervisor`; a group may repeat)."""
+    text = text.strip()
+    pairs: list[tuple[object, object]] = []
+    if text.startswith("{"):
+        try:
+            document = json.loads(text)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"TIER2_OIDC_ROLE_MAP is not valid JSON: {error}") from None
+        for group, roles in document.items():
+            pairs += [(group, role) for role in (roles if isinstance(roles, list) else [roles])]
+    else:
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            group, _sep, role = item.rpartition("=")
+            pairs.append((group.strip(), role.strip()))
+    mapping: dict[str, list[str]] = {}
+    for group, role in pairs:
+        if not (isinstance(group, str) and group and isinstance(role, str) and role):
+            raise ImproperlyConfigured(
+                f"TIER2_OIDC_ROLE_MAP: {group!r}={role!r} is not a group and a role name."
+            )
+        mapping.setdefault(group, []).append(role)
+    return mapping
+
+
+TIER2_OIDC_ROLE_MAP = oidc_role_map(os.environ.get("TIER2_OIDC_ROLE_MAP", ""))
+_oidc_provider = TIER2_OIDC_ISSUER or (OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT)
+TIER2_OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET and _oidc_provider)
+_oidc_urls = [
+    TIER2_OIDC_ISSUER,
+    OIDC_OP_AUTHORIZATION_ENDPOINT,
+    OIDC_OP_TOKEN_ENDPOINT,
+    OIDC_OP_USER_ENDPOINT,
+    OIDC_OP_JWKS_ENDPOINT,
+]
+if not TIER2_OIDC_ENABLED and (OIDC_RP_CLIENT_ID or OIDC_RP_CLIENT_SECRET or any(_oidc_urls)):
+    raise ImproperlyConfigured(
+        "Single sign-on is half configured: set TIER2_OIDC_CLIENT_ID, TIER2_OIDC_CLIENT_SECRET "
+        "and TIER2_OIDC_ISSUER (or the authorization and token endpoints), or none of them."
+    )
+if TIER2_OIDC_ENABLED:
+    if not TIER2_OIDC_ROLE_MAP:
+        raise ImproperlyConfigured("Single sign-on needs TIER2_OIDC_ROLE_MAP: no group, no role.")
+    if OIDC_RP_SIGN_ALGO[:2] not in {"RS", "ES", "HS"}:
+        raise ImproperlyConfigured("TIER2_OIDC_SIGN_ALGO must be an RS, ES or HS algorithm.")
+    if OIDC_RP_SIGN_ALGO[:2] != "HS" and not (TIER2_OIDC_ISSUER or OIDC_OP_JWKS_ENDPOINT):
+        raise ImproperlyConfigured(f"{OIDC_RP_SIGN_ALGO} needs TIER2_OIDC_JWKS_ENDPOINT.")
+    if "openid" not in OIDC_RP_SCOPES.split():
+        raise ImproperlyConfigured("TIER2_OIDC_SCOPES must include openid.")
+    if PRODUCTION and any(url and not url.startswith("https://") for url in _oidc_urls):
+        raise ImproperlyConfigured("Production mode needs https:// for the SSO provider.")
+    # After the password backends (django-axes' lockout stays first).
+    AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "tickets.auth_backends.SsoBackend"]
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "id"
@@ -206,6 +441,17 @@ STORAGES = {
 }
 
 # --- REST API -------------------------------------------------------------------------------
+# Requests per signed-in user, per anonymous address, and to the token endpoint per address
+# (DRF's format: a number per s, min, hour or day).
+TIER2_API_RATES = {
+    "user": os.environ.get("TIER2_API_RATE_USER", "").strip() or "600/min",
+    "anon": os.environ.get("TIER2_API_RATE_ANON", "").strip() or "60/min",
+    "token": os.environ.get("TIER2_API_RATE_TOKEN", "").strip() or "10/min",
+}
+for _scope, _rate in TIER2_API_RATES.items():
+    _count, _slash, _period = _rate.partition("/")
+    if not _count.isdigit() or _period[:1] not in {"s", "m", "h", "d"}:
+        raise ImproperlyConfigured(f"TIER2_API_RATE_{_scope.upper()} must look like 600/min.")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -214,6 +460,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tickets.api.errors.exception_handler",
+    # Requests per user (token or session) and per anonymous address; the token endpoint has
+    # its own, tighter scope. Counted in the default cache (Redis, or per process without it).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": TIER2_API_RATES,
+    "NUM_PROXIES": TIER2_PROXY_COUNT,  # the client address, as for the sign-in locks
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tier-2 ticket console API",
@@ -225,14 +479,68 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Logging --------------------------------------------------------------------------------
+# One JSON object per line in production (python-json-logger), text in development. Every
+# record carries the request id (tickets.observability), in web processes and Celery workers.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "text").strip().lower()
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'text'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "tickets.observability.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": ["asctime", "levelname", "name", "message", "request_id", "process"],
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # Eager Celery logs every task at INFO; keep the embedded default quiet.
-    "loggers": {"celery": {"level": os.environ.get("CELERY_LOG_LEVEL", "WARNING")}},
+    "loggers": {
+        # Eager Celery logs every task at INFO; keep the embedded default quiet.
+        "celery": {"level": os.environ.get("CELERY_LOG_LEVEL", "WARNING")},
+        # Django's records go to the root handler only, not also to Django's default console.
+        "django": {"handlers": [], "level": "INFO"},
+    },
 }
+
+# --- Metrics (Prometheus; docs/metrics.md) -----------------------------------------------------
+# /metrics answers a request with "Authorization: Bearer <TIER2_METRICS_TOKEN>" (when set), or
+# one from an address in TIER2_METRICS_ALLOW (CIDRs) that no proxy forwarded; 403 otherwise.
+TIER2_METRICS_TOKEN = os.environ.get("TIER2_METRICS_TOKEN", "").strip()
+TIER2_METRICS_ALLOW = env_list("TIER2_METRICS_ALLOW", "127.0.0.1/32,::1/128")
+for _network in TIER2_METRICS_ALLOW:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"TIER2_METRICS_ALLOW: {_network!r} is not a CIDR.") from None
+if PRODUCTION and TIER2_METRICS_TOKEN and len(TIER2_METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("Production mode needs a TIER2_METRICS_TOKEN of 32+ characters.")
+# Event counters of every process (gunicorn and Celery workers) are files in this directory,
+# added up at each scrape (prometheus_client's multiprocess mode): one directory per host or
+# container, shared by its processes. Exported here, before prometheus_client is imported.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip() or str(
+    BASE_DIR / "var" / "prometheus"
+)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+try:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+except OSError as problem:
+    raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR: cannot create it ({problem}).") from None
+if not os.access(PROMETHEUS_MULTIPROC_DIR, os.W_OK | os.X_OK):  # else every request would fail
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR {PROMETHEUS_MULTIPROC_DIR} is not writable by this user."
+    )
+# A Celery worker serves its own /metrics on this port (0: none); the same token and networks.
+TIER2_WORKER_METRICS_PORT = env_int("TIER2_WORKER_METRICS_PORT", 0)
 
 # --- Tier-2 policy (SOP) --------------------------------------------------------------------
 # Failed contact attempts after which a ticket may close as unreachable (SOP: 3).
@@ -281,6 +589,26 @@ TIER2_OUTBOX_LEASE_SECONDS = env_int("TIER2_OUTBOX_LEASE_SECONDS", 120)
 # Grace before the sweep sends a call again whose message is missing or was lost.
 TIER2_OUTBOX_REDISPATCH_AFTER_SECONDS = env_int("TIER2_OUTBOX_REDISPATCH_AFTER_SECONDS", 60)
 
+# --- Personal data protection (UU PDP; SOP IN.OCC.TELK.P-16 §10); docs/data-protection.md ---
+# Days after a customer's last ticket closed before their personal data (name, phone, email,
+# addresses, I-SISKA / E-payment answers, ticket summaries) is anonymised. The SOP's table of
+# records (§10) lists no periods: these defaults are justified in docs/data-protection.md.
+TIER2_RETENTION_CUSTOMER_DAYS = env_int("TIER2_RETENTION_CUSTOMER_DAYS", 365)
+# Days for the phone numbers and notes of calls, ticket notes, escalation texts and uploaded
+# call lists (never longer than the customer period).
+TIER2_RETENTION_CALLS_DAYS = env_int("TIER2_RETENTION_CALLS_DAYS", 90)
+# Days the security log is kept before its rows are deleted.
+TIER2_RETENTION_SECURITY_LOG_DAYS = env_int("TIER2_RETENTION_SECURITY_LOG_DAYS", 365)
+# Rows anonymised per transaction by the daily job, and the hour (local time) it runs.
+TIER2_RETENTION_BATCH_SIZE = env_int("TIER2_RETENTION_BATCH_SIZE", 500)
+TIER2_RETENTION_HOUR = env_int("TIER2_RETENTION_HOUR", 2)
+if min(TIER2_RETENTION_CUSTOMER_DAYS, TIER2_RETENTION_CALLS_DAYS) < 1:
+    raise ImproperlyConfigured("TIER2_RETENTION_CUSTOMER_DAYS and _CALLS_DAYS must be 1+.")
+if TIER2_RETENTION_SECURITY_LOG_DAYS < 1 or TIER2_RETENTION_BATCH_SIZE < 1:
+    raise ImproperlyConfigured("TIER2_RETENTION_SECURITY_LOG_DAYS and _BATCH_SIZE must be 1+.")
+if not 0 <= TIER2_RETENTION_HOUR <= 23:
+    raise ImproperlyConfigured("TIER2_RETENTION_HOUR must be an hour, 0 to 23.")
+
 # --- Periodic jobs (Celery beat) ------------------------------------------------------------
 # Records a pull reads per page; each page and its cursor move commit together.
 TIER2_PULL_PAGE_SIZE = env_int("TIER2_PULL_PAGE_SIZE", 100)
@@ -308,5 +636,10 @@ CELERY_BEAT_SCHEDULE = {
     "redispatch-outbox": {
         "task": "integrations.tasks.redispatch_outbox",
         "schedule": timedelta(seconds=env_int("TIER2_OUTBOX_SWEEP_SECONDS", 30)),
+    },
+    # Daily, at night: anonymise personal data past its retention (tickets.services.privacy).
+    "apply-retention": {
+        "task": "tickets.tasks.apply_retention",
+        "schedule": crontab(hour=TIER2_RETENTION_HOUR, minute=30),
     },
 }

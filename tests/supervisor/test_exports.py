@@ -71,9 +71,11 @@ def test_agents_csv_holds_the_hand_count(supervisor_client, floor):
     assert by_agent["budi"][1] == "1"
 
 
-def test_ageing_and_trend_csv(supervisor_client, floor):
+def test_ageing_and_trend_csv(supervisor_client, supervisor, floor):
     _response, body = export(supervisor_client, "ageing", at=MONDAY_9AM + timedelta(hours=30))
     assert [row[1] for row in rows(body)[1:]] == ["0", "0", "0", "2", "0"]
+    # 18 hours later than that request: the session has idled out (8 h), so sign in again.
+    supervisor_client.force_login(supervisor)
     _response, body = export(supervisor_client, "trend")
     data = rows(body)[1:]
     assert [row[0] for row in data] == ["2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26"]

@@ -19,6 +19,7 @@ from rest_framework.validators import UniqueTogetherValidator
 
 from integrations.models import AdapterCall
 
+from .. import roles
 from ..flows import FLOWS, GamasIncidentMachine
 from ..flows.base import closing_code_choices
 from ..models import (
@@ -66,14 +67,48 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
+# --- Phone numbers --------------------------------------------------------------------------
+PHONE_HELP = _(
+    "In full for supervisors, Support, admins and the agent holding the ticket it is shown on; "
+    "otherwise masked, e.g. 0812****7890."
+)
+
+
+class ShowsPhones:
+    # Phone numbers as the requesting user may read them (`roles.may_see_phone`): in full for
+    # supervisors, Support and admins and for the agent holding the ticket they are shown on;
+    # masked (0812****7890) for everyone else, and when there is no request to ask. (A comment,
+    # not a docstring: the schema would take it for the description of every serializer.)
+
+    def phone_ticket(self, instance=None):
+        """The ticket the number is shown on: the view's (context `ticket`), the serialized
+        ticket's, or None (a customer or service listed for itself)."""
+        ticket = self.context.get("ticket")
+        if ticket is None and isinstance(self.root.instance, Ticket):
+            ticket = self.root.instance
+        return ticket
+
+    def may_see_phone(self, instance=None) -> bool:
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        return roles.may_see_phone(user, self.phone_ticket(instance))
+
+
 # --- Customers and services -----------------------------------------------------------------
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(ShowsPhones, serializers.ModelSerializer):
     email = serializers.CharField(read_only=True, help_text=_("An e-mail address, or blank."))
 
     class Meta:
         model = Customer
         fields = ["id", "name", "phone", "email", "address"]
         read_only_fields = fields
+        extra_kwargs = {"phone": {"help_text": PHONE_HELP}}
+
+    def to_representation(self, customer):
+        data = super().to_representation(customer)
+        if not self.may_see_phone(customer):
+            data["phone"] = roles.mask_phone(data["phone"])
+        return data
 
 
 class ServiceBriefSerializer(serializers.ModelSerializer):
@@ -111,7 +146,7 @@ class TransitionInputSerializer(serializers.Serializer):
     kind = serializers.CharField(
         help_text=_(
             "The widget: text (free text), closing_code or choice (one of `choices`), "
-            "incident (the id of an open gamas incident: GET /api/gamas-incidents/?state=open)."
+            "incident (the id of an open gamas incident, one of `choices`)."
         ),
     )
     required = serializers.BooleanField()
@@ -127,6 +162,13 @@ class AvailableTransitionSerializer(serializers.Serializer):
     blocked_reason = serializers.CharField(allow_blank=True)
 
 
+def open_incident_choices() -> list[tuple[str, str]]:
+    """The incidents a link step may name: the open ones, newest first (as the console's form
+    offers them; agents do not read the incident list)."""
+    incidents = GamasIncident.objects.filter(state="open").order_by("-opened_at", "-pk")
+    return [(str(incident.pk), str(incident)) for incident in incidents.only("pk", "title")]
+
+
 def transitions_payload(machine, user) -> list[dict]:
     """The services' TransitionOptions with each input's choices spelled out."""
     options = []
@@ -134,9 +176,12 @@ def transitions_payload(machine, user) -> list[dict]:
         inputs = []
         for spec in option.inputs:
             # A closing step offers its own codes (the ones that fit the way it closes).
-            choices = (
-                closing_code_choices(spec, machine) if spec.kind == "closing_code" else spec.choices
-            )
+            if spec.kind == "closing_code":
+                choices = closing_code_choices(spec, machine)
+            elif spec.kind == "incident":
+                choices = open_incident_choices()
+            else:
+                choices = spec.choices
             inputs.append(
                 {
                     "name": spec.name,
@@ -270,6 +315,13 @@ class TicketDetailSerializer(TicketListSerializer):
 
         return TimelineEntrySerializer(timeline(ticket), many=True).data
 
+    def to_representation(self, ticket):
+        data = super().to_representation(ticket)
+        request = self.context.get("request")
+        if not roles.may_see_phone(getattr(request, "user", None), ticket):
+            data["facts"] = roles.mask_phones_in(data["facts"])  # I-SISKA's contact number
+        return data
+
 
 # --- Requests on a ticket -------------------------------------------------------------------
 class InputsField(serializers.DictField):
@@ -319,7 +371,7 @@ class NoteSerializer(serializers.ModelSerializer):
         extra_kwargs = {"text": {"max_length": 4000}}
 
 
-class ContactAttemptSerializer(serializers.ModelSerializer):
+class ContactAttemptSerializer(ShowsPhones, serializers.ModelSerializer):
     agent = serializers.SlugRelatedField(slug_field="username", read_only=True)
     expected_state = serializers.CharField(max_length=32, required=False, write_only=True)
 
@@ -327,7 +379,13 @@ class ContactAttemptSerializer(serializers.ModelSerializer):
         model = ContactAttempt
         fields = ["id", "ticket", "agent", "at", "outcome", "phone", "note", "expected_state"]
         read_only_fields = ["id", "ticket", "agent", "at", "phone"]
-        extra_kwargs = {"note": {"max_length": 4000}}
+        extra_kwargs = {"note": {"max_length": 4000}, "phone": {"help_text": PHONE_HELP}}
+
+    def to_representation(self, attempt):
+        data = super().to_representation(attempt)
+        if not self.may_see_phone(attempt):
+            data["phone"] = roles.mask_phone(data["phone"])
+        return data
 
 
 class EscalationSerializer(serializers.ModelSerializer):
@@ -367,7 +425,10 @@ class EscalationSerializer(serializers.ModelSerializer):
         return max(0, int((end - escalation.raised_at) / timedelta(minutes=1)))
 
 
-class AdapterCallSerializer(serializers.ModelSerializer):
+class AdapterCallSerializer(ShowsPhones, serializers.ModelSerializer):
+    """A call's request and answer as sent and received; phone numbers in them are shown as
+    the user may read them on the call's ticket."""
+
     class Meta:
         model = AdapterCall
         fields = [
@@ -387,6 +448,16 @@ class AdapterCallSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+    def phone_ticket(self, call=None):
+        return self.context.get("ticket") or (call.ticket if call and call.ticket_id else None)
+
+    def to_representation(self, call):
+        data = super().to_representation(call)
+        if not self.may_see_phone(call):
+            data["request"] = roles.mask_phones_in(data["request"])
+            data["response"] = roles.mask_phones_in(data["response"])
+        return data
 
 
 # --- Gamas incidents ------------------------------------------------------------------------

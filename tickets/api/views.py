@@ -7,7 +7,7 @@ error by hand: domain exceptions raise through to `tickets.api.errors`.
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -20,6 +20,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
 from integrations.models import AdapterCall
 from tickets.services.campaigns import delete_campaign
@@ -44,6 +45,7 @@ from ..services import imports
 from . import examples
 from . import serializers as s
 from .permissions import (
+    IncidentManager,
     StaffReadsSupervisorWrites,
     StaffRole,
     Supervisor,
@@ -289,9 +291,10 @@ class TicketViewSet(ApiView, viewsets.GenericViewSet):
     @action(detail=True, methods=["get", "post"], url_path="contact-attempts", **PLAIN)
     def contact_attempts(self, request, pk=None):
         ticket = self.get_object()
+        context = {**self.get_serializer_context(), "ticket": ticket}
         if request.method == "GET":
             attempts = ticket.contact_attempts.select_related("agent")
-            return Response(s.ContactAttemptSerializer(attempts, many=True).data)
+            return Response(s.ContactAttemptSerializer(attempts, many=True, context=context).data)
         body = s.ContactAttemptSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         attempt = services.record_contact_attempt(
@@ -301,7 +304,10 @@ class TicketViewSet(ApiView, viewsets.GenericViewSet):
             note=body.validated_data.get("note", ""),
             expected_state=body.validated_data.get("expected_state"),
         )
-        return Response(s.ContactAttemptSerializer(attempt).data, status=status.HTTP_201_CREATED)
+        return Response(
+            s.ContactAttemptSerializer(attempt, context=context).data,
+            status=status.HTTP_201_CREATED,
+        )
 
     @extend_schema(
         summary="Escalations of the ticket to Support",
@@ -322,13 +328,15 @@ class TicketViewSet(ApiView, viewsets.GenericViewSet):
     @action(detail=True, methods=["get"], **PLAIN)
     def calls(self, request, pk=None):
         ticket = self.get_object()
-        return Response(s.AdapterCallSerializer(selectors.adapter_calls(ticket), many=True).data)
+        context = {**self.get_serializer_context(), "ticket": ticket}
+        calls = selectors.adapter_calls(ticket)
+        return Response(s.AdapterCallSerializer(calls, many=True, context=context).data)
 
 
 # --- Escalations (the Support desk) and adapter calls ---------------------------------------
 def _on_visible_tickets(queryset, user, *, incidents: bool = False):
     """Rows of tickets the user may see (supervisors, Support and admins see every ticket)."""
-    if roles.is_supervisor(user) or roles.is_support(user) or roles.is_admin(user):
+    if roles.sees_every_ticket(user):
         return queryset
     visible = Q(ticket__in=selectors.visible_tickets(user).values("pk"))
     if incidents:
@@ -381,7 +389,8 @@ class AdapterCallViewSet(ApiView, mixins.RetrieveModelMixin, viewsets.GenericVie
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return AdapterCall.objects.none()
-        return _on_visible_tickets(AdapterCall.objects.all(), self.request.user, incidents=True)
+        calls = AdapterCall.objects.select_related("ticket")
+        return _on_visible_tickets(calls, self.request.user, incidents=True)
 
     @extend_schema(
         summary="Send a failed call again (the ticket's agent, Support, supervisors)",
@@ -392,7 +401,8 @@ class AdapterCallViewSet(ApiView, mixins.RetrieveModelMixin, viewsets.GenericVie
     def retry(self, request, pk=None):
         call = self.get_object()
         call = services.retry_call(call_id=call.pk, actor=request.user)
-        return Response(s.AdapterCallSerializer(call).data, status=status.HTTP_202_ACCEPTED)
+        body = s.AdapterCallSerializer(call, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 # --- Gamas incidents ------------------------------------------------------------------------
@@ -440,8 +450,10 @@ class GamasIncidentViewSet(
     mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Gamas incidents (mass outages over an STO, OLT or ODP) and their child reports."""
+    """Gamas incidents (mass outages over an STO, OLT or ODP) and their child reports:
+    supervisors, Support and admins only, as in the console."""
 
+    permission_classes = [IncidentManager]
     pagination_class = KeysetPagination
     filter_backends = [filters.DjangoFilterBackend]
     filterset_class = GamasIncidentFilter
@@ -584,23 +596,38 @@ class CustomerFilter(filters.FilterSet):
     retrieve=extend_schema(responses=answers(s.CustomerDetailSerializer, 404)),
 )
 class CustomerViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
-    """Customers (read only; created by the pulls, pushes and lists)."""
+    """Customers (read only; created by the pulls, pushes and lists). An agent sees only the
+    customers of tickets they may see, and of their services only those; another customer
+    answers 404, as an unknown id does."""
 
     pagination_class = KeysetPagination
     filter_backends = [filters.DjangoFilterBackend]
     filterset_class = CustomerFilter
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Customer.objects.none()
+        user = self.request.user
+        queryset = selectors.visible_customers(user)
         if self.action == "retrieve":
-            return Customer.objects.prefetch_related("services")
-        return Customer.objects.all()
+            lines = selectors.visible_services(user).order_by("pk")
+            return queryset.prefetch_related(Prefetch("services", queryset=lines))
+        return queryset
 
     def get_serializer_class(self):
         return s.CustomerDetailSerializer if self.action == "retrieve" else s.CustomerSerializer
 
 
+def _visible_customers(request):
+    if request is None:  # schema generation
+        return Customer.objects.none()
+    return selectors.visible_customers(request.user)
+
+
 class ServiceFilter(filters.FilterSet):
     service_number = filters.CharFilter(max_length=20)
+    # Only customers the user may see: another customer's id is refused like an unknown one.
+    customer = filters.ModelChoiceFilter(queryset=_visible_customers)
     sto = filters.CharFilter(max_length=16)
     olt = filters.CharFilter(max_length=32)
     odp = filters.CharFilter(max_length=32)
@@ -615,13 +642,18 @@ class ServiceFilter(filters.FilterSet):
     retrieve=extend_schema(responses=answers(s.ServiceSerializer, 404)),
 )
 class ServiceViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
-    """IndiHome lines by service number, with their customer (read only)."""
+    """IndiHome lines by service number, with their customer (read only). An agent sees only
+    the lines of tickets they may see; another line answers 404, as an unknown id does."""
 
-    queryset = Service.objects.select_related("customer")
     serializer_class = s.ServiceSerializer
     pagination_class = KeysetPagination
     filter_backends = [filters.DjangoFilterBackend]
     filterset_class = ServiceFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Service.objects.none()
+        return selectors.visible_services(self.request.user).select_related("customer")
 
 
 # --- Ingestion ------------------------------------------------------------------------------
@@ -776,11 +808,20 @@ class TokenView(ObtainAuthToken):
     ``Authorization: Token <key>``)."""
 
     authentication_classes = []  # a login needs no login (and no CSRF token)
+    # Per client address, TIER2_API_RATE_TOKEN; a locked user or address (django-axes, after
+    # TIER2_LOCKOUT_FAILURES wrong passwords) gets 429 LockedOut even with the right password.
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "token"
+
+    def get_serializer_context(self):
+        # authenticate() gets Django's request, so axes counts the failure and flags a lockout
+        # where its middleware answers it (DRF's wrapper would keep the flag to itself).
+        return {**super().get_serializer_context(), "request": self.request._request}
 
     @extend_schema(
         summary="Get an API token",
         request=s.TokenRequestSerializer,
-        responses={200: s.TokenSerializer, 400: s.ErrorSerializer},
+        responses={200: s.TokenSerializer, 400: s.ErrorSerializer, 429: s.ErrorSerializer},
         auth=[],
     )
     def post(self, request, *args, **kwargs):
