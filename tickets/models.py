@@ -384,6 +384,12 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         return self.closed_at is not None
 
 
+def refuse_rewrite(row: models.Model, message: str) -> None:
+    """Append-only records: a row once written is never saved again."""
+    if row.pk is not None:
+        raise ValueError(message)
+
+
 class TransitionLog(models.Model):
     """Append-only record of every state change (and claim) of a ticket or gamas incident."""
 
@@ -428,8 +434,7 @@ class TransitionLog(models.Model):
         return f"{self.transition}: {self.from_state} -> {self.to_state}"
 
     def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("The transition log is append-only.")
+        refuse_rewrite(self, "The transition log is append-only.")
         super().save(*args, **kwargs)
 
 
@@ -730,6 +735,5 @@ class SecurityEvent(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind}"
 
     def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("The security log is append-only.")
+        refuse_rewrite(self, "The security log is append-only.")
         super().save(*args, **kwargs)

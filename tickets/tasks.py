@@ -6,7 +6,10 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from integrations.adapters import get_adapter
+
 from . import services
+from .models import Flow
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +118,6 @@ def _pull(source: str, fetch, receive, position) -> int:
 
 @shared_task(acks_late=True)
 def pull_nossa_tickets() -> int:
-    from integrations.adapters import get_adapter
-
-    from . import services
-    from .models import Flow
-
     return _pull(
         "nossa",
         get_adapter("nossa").fetch_new_tickets,
@@ -139,11 +137,6 @@ def pull_nossa_tickets() -> int:
 
 @shared_task(acks_late=True)
 def pull_callback_records() -> int:
-    from integrations.adapters import get_adapter
-
-    from . import services
-    from .models import Flow
-
     return _pull(
         "callback",
         get_adapter("callback").fetch_records,
@@ -161,11 +154,6 @@ def pull_callback_records() -> int:
 
 @shared_task(acks_late=True)
 def pull_force_closed_tickets() -> int:
-    from integrations.adapters import get_adapter
-
-    from . import services
-    from .models import Flow
-
     return _pull(
         "force_close",
         get_adapter("nossa").fetch_force_closed,
