@@ -60,6 +60,7 @@ class Role(models.TextChoices):
     SUPERVISOR = "Supervisor", _("Supervisor")
     SUPPORT = "Support", _("Support")
     ADMIN = "Admin", _("Admin")
+    SYSTEM = "System", _("System client")
 
 
 class Site(models.Model):
@@ -301,6 +302,7 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
                 _("Supervise the floor: reassign, release, dashboards, uploads"),
             ),
             ("configure", _("Configure SLA policies, campaigns and adapters")),
+            ("integrate", _("Exchange tickets through the TMF621 API as a system client")),
         ]
         indexes = [
             # "Next ticket": most urgent unclaimed ticket of a site (then filtered by flows).

@@ -14,6 +14,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Role.SUPERVISOR: ("supervise",),
     Role.SUPPORT: ("answer_escalation",),
     Role.ADMIN: ("supervise", "configure"),
+    Role.SYSTEM: ("integrate",),
 }
 
 
@@ -31,6 +32,12 @@ def is_support(user) -> bool:
 
 def is_admin(user) -> bool:
     return bool(user and user.is_active and user.has_perm("tickets.configure"))
+
+
+def is_system(user) -> bool:
+    """A system client (CRM, OSS, fault management, a partner) of the TMF621 API: it creates and
+    follows tickets and subscribes to their events, it never works them in the console."""
+    return bool(user and user.is_active and user.has_perm("tickets.integrate"))
 
 
 def profile_of(user):
@@ -66,6 +73,27 @@ def may_work_ticket(user, ticket) -> bool:
     return profile.site_id == ticket.site_id
 
 
+def system_scope(user, tickets):
+    """The tickets a system client may read: those of its profile's site and flows when its
+    profile names them (a partner of one region), every ticket otherwise (the CRM)."""
+    profile = profile_of(user)
+    if profile is not None and profile.site_id is not None:
+        tickets = tickets.filter(site_id=profile.site_id)
+    if profile is not None and profile.flows:
+        tickets = tickets.filter(flow__in=profile.flows)
+    return tickets
+
+
+def system_may_see(user, ticket) -> bool:
+    """`system_scope` for one ticket already in hand (an event about to be sent)."""
+    profile = profile_of(user)
+    if profile is None:
+        return True
+    if profile.site_id is not None and ticket.site_id != profile.site_id:
+        return False
+    return not profile.flows or ticket.flow in profile.flows
+
+
 def sees_every_ticket(user) -> bool:
     """Supervisors, Support and admins see every ticket, customer and service; an agent sees
     the tickets of their flows at their site (`selectors.visible_tickets`) and the customers and
@@ -82,10 +110,11 @@ def may_see_phone(user, ticket=None) -> bool:
     """Whether `user` may read a customer's phone number in full, shown on `ticket` (None: on a
     customer or service outside any ticket).
 
-    Supervisors, Support and admins always may. An agent may only on the ticket they hold: they
-    need the number to call the customer. Everywhere else agents see it masked (`mask_phone`).
+    Supervisors, Support and admins always may, and so may system clients (the CRM that reported
+    the fault holds the number already). An agent may only on the ticket they hold: they need
+    the number to call the customer. Everywhere else agents see it masked (`mask_phone`).
     """
-    if sees_every_ticket(user):
+    if sees_every_ticket(user) or is_system(user):
         return True
     holder = getattr(ticket, "assignee_id", None)
     return bool(holder is not None and getattr(user, "is_active", False) and holder == user.pk)

@@ -30,6 +30,8 @@ def visible_tickets(user) -> QuerySet[Ticket]:
     if roles.sees_every_ticket(user):
         return queryset
     profile = roles.profile_of(user)
+    if roles.is_system(user):
+        return roles.system_scope(user, queryset)
     if not roles.is_agent(user) or profile is None or profile.site_id is None:
         return queryset.none()
     return queryset.filter(site_id=profile.site_id, flow__in=agent_flows(user))

@@ -447,11 +447,32 @@ TIER2_API_RATES = {
     "user": os.environ.get("TIER2_API_RATE_USER", "").strip() or "600/min",
     "anon": os.environ.get("TIER2_API_RATE_ANON", "").strip() or "60/min",
     "token": os.environ.get("TIER2_API_RATE_TOKEN", "").strip() or "10/min",
+    # Each TMF621 client (a user: a system client or a person) has a budget of its own.
+    "tmf": os.environ.get("TIER2_API_RATE_TMF", "").strip() or "1200/min",
 }
 for _scope, _rate in TIER2_API_RATES.items():
     _count, _slash, _period = _rate.partition("/")
     if not _count.isdigit() or _period[:1] not in {"s", "m", "h", "d"}:
         raise ImproperlyConfigured(f"TIER2_API_RATE_{_scope.upper()} must look like 600/min.")
+
+
+def rate_map(value: str) -> dict[str, str]:
+    """`crm=3000/min,partner-jatim=300/min`: a TMF621 client's username and its own rate."""
+    rates = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        name, _equals, rate = item.partition("=")
+        count, _slash, period = rate.strip().partition("/")
+        if not name.strip() or not count.isdigit() or period[:1] not in {"s", "m", "h", "d"}:
+            raise ImproperlyConfigured(
+                "TIER2_TMF_CLIENT_RATES must look like crm=3000/min,partner=300/min."
+            )
+        rates[name.strip()] = rate.strip()
+    return rates
+
+
+TIER2_TMF_CLIENT_RATES = rate_map(os.environ.get("TIER2_TMF_CLIENT_RATES", ""))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",

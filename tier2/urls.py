@@ -17,6 +17,8 @@ urlpatterns = [
     path("", include("tickets.urls")),
     path("", include("tickets.urls_supervisor")),
     path("api/", include("tickets.api.urls")),
+    # TM Forum TMF621 Trouble Ticket v5 (docs/tmf621.md).
+    path("tmf-api/troubleTicket/v5/", include("tickets.api.tmf.urls")),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -116,6 +116,10 @@ def not_found(request, exception=None):
     DRF views answer their own 404s; this answers paths no view matches (`/api/nope/`). Django
     calls it when DEBUG is off; with DEBUG on it shows its technical 404 page instead.
     """
+    from .tmf.base import TMF_PREFIX, not_found as tmf_not_found
+
+    if request.path_info.startswith(TMF_PREFIX.rstrip("/")):
+        return tmf_not_found(request)
     if request.path_info == API_PREFIX.rstrip("/") or request.path_info.startswith(API_PREFIX):
         return JsonResponse(
             {"detail": str(exceptions.NotFound.default_detail), "code": "NotFound"},
