@@ -116,7 +116,8 @@ def not_found(request, exception=None):
     DRF views answer their own 404s; this answers paths no view matches (`/api/nope/`). Django
     calls it when DEBUG is off; with DEBUG on it shows its technical 404 page instead.
     """
-    from .tmf.base import TMF_PREFIX, not_found as tmf_not_found
+    from .tmf.base import TMF_PREFIX
+    from .tmf.base import not_found as tmf_not_found
 
     if request.path_info.startswith(TMF_PREFIX.rstrip("/")):
         return tmf_not_found(request)
