@@ -25,24 +25,63 @@ from tickets import services
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("agent_pst", "agent_mlg", "supervisor", "support", "admin", "anonymous")
+ROLES = (
+    "agent_pst",
+    "agent_mlg",
+    "supervisor",
+    "support",
+    "admin",
+    "anonymous",
+    "system",
+    "system_mlg",
+)
 
 # resource -> outcome per role, in the order of ROLES. Written from the requirement.
 MATRIX = {
-    "customers list": ("visible", "hidden", "visible", "visible", "visible", "401"),
-    "customer detail": ("visible", "404", "visible", "visible", "visible", "401"),
-    "services list": ("visible", "hidden", "visible", "visible", "visible", "401"),
-    "service detail": ("visible", "404", "visible", "visible", "visible", "401"),
-    "tickets list": ("visible", "hidden", "visible", "visible", "visible", "401"),
-    "ticket detail": ("visible", "403", "visible", "visible", "visible", "401"),
-    "incidents page": ("403", "403", "visible", "visible", "visible", "login"),
-    "incident detail page": ("403", "403", "visible", "visible", "visible", "login"),
-    "API incidents": ("403", "403", "visible", "visible", "visible", "401"),
-    "API incident detail": ("403", "403", "visible", "visible", "visible", "401"),
-    "phone on a held ticket": ("full", "403", "full", "full", "full", "401"),
-    "phone on another ticket of the same queue": ("masked", "403", "full", "full", "full", "401"),
+    "customers list": ("visible", "hidden", "visible", "visible", "visible", "401", "403", "403"),
+    "customer detail": ("visible", "404", "visible", "visible", "visible", "401", "403", "403"),
+    "services list": ("visible", "hidden", "visible", "visible", "visible", "401", "403", "403"),
+    "service detail": ("visible", "404", "visible", "visible", "visible", "401", "403", "403"),
+    "tickets list": ("visible", "hidden", "visible", "visible", "visible", "401", "403", "403"),
+    "ticket detail": ("visible", "403", "visible", "visible", "visible", "401", "403", "403"),
+    "incidents page": ("403", "403", "visible", "visible", "visible", "login", "403", "403"),
+    "incident detail page": ("403", "403", "visible", "visible", "visible", "login", "403", "403"),
+    "API incidents": ("403", "403", "visible", "visible", "visible", "401", "403", "403"),
+    "API incident detail": ("403", "403", "visible", "visible", "visible", "401", "403", "403"),
+    "phone on a held ticket": ("full", "403", "full", "full", "full", "401", "403", "403"),
+    "phone on another ticket of the same queue": (
+        "masked",
+        "403",
+        "full",
+        "full",
+        "full",
+        "401",
+        "403",
+        "403",
+    ),
+    "TMF tickets list": (
+        "visible",
+        "hidden",
+        "visible",
+        "visible",
+        "visible",
+        "401",
+        "visible",
+        "hidden",
+    ),
+    "TMF ticket detail": (
+        "visible",
+        "404",
+        "visible",
+        "visible",
+        "visible",
+        "401",
+        "visible",
+        "404",
+    ),
 }
 
+TMF_TICKETS = "/tmf-api/troubleTicket/v5/troubleTicket"
 HELD_PHONE, HELD_MASKED = "081111112222", "0811****2222"
 QUEUE_PHONE, QUEUE_MASKED = "081234567890", "0812****7890"
 MALANG_PHONE = "085566667777"
@@ -64,6 +103,9 @@ def world(db):
         "support": factories.role_user("Support"),
         "admin": factories.role_user("Admin"),
         "anonymous": None,
+        # System clients of the TMF621 API: the CRM (every ticket) and a partner of Malang.
+        "system": factories.role_user("System"),
+        "system_mlg": factories.user("System", username="partner.mlg", site_code="MLG"),
     }
     held = factories.arrive("nossa", service=customer_at("PST", HELD_PHONE))
     services.claim_ticket(ticket_id=held.pk, agent=people["agent_pst"])
@@ -156,6 +198,13 @@ def outcome(resource: str, world, user) -> str:
         return phone_on(user, world["held"], HELD_PHONE, HELD_MASKED)
     if resource == "phone on another ticket of the same queue":
         return phone_on(user, ticket, QUEUE_PHONE, QUEUE_MASKED)
+    if resource == "TMF tickets list":
+        response = api_client(user).get(TMF_TICKETS, {"limit": 1000})
+        if response.status_code != 200:
+            return str(response.status_code)
+        return "visible" if str(ticket.pk) in [row["id"] for row in response.json()] else "hidden"
+    if resource == "TMF ticket detail":
+        return shown(api_client(user).get(f"{TMF_TICKETS}/{ticket.pk}"))
     raise AssertionError(resource)
 
 
@@ -173,7 +222,7 @@ def test_who_sees_what(world, resource, role, expected):
 
 def test_the_matrix_covers_every_role_and_resource():
     assert all(len(row) == len(ROLES) for row in MATRIX.values())
-    assert len(MATRIX) * len(ROLES) == len(CASES) == 72
+    assert len(MATRIX) * len(ROLES) == len(CASES) == 112
 
 
 # --- Customers and services: the agent's slice ------------------------------------------------

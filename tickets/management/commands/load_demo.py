@@ -92,6 +92,8 @@ DEMO_USERS = (
     DemoUser("supervisor", "demo-supervisor-123", Role.SUPERVISOR, "Hendra", "Wijaya"),
     DemoUser("support", "demo-support-123", Role.SUPPORT, "Maya", "Kusuma"),
     DemoUser("admin", "demo-admin-123", Role.ADMIN, "Arif", "Nugroho", superuser=True),
+    # A system client of the TMF621 API (the CRM): it gets a token, it never signs in.
+    DemoUser("crm", "demo-crm-123", Role.SYSTEM, "CRM", "Indihome"),
 )
 
 
