@@ -364,6 +364,14 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
             ),
             models.Index(fields=["gamas_incident", "state"], name="ticket_gamas_state"),
             models.Index(fields=["nossa_number"], name="ticket_nossa_number"),
+            # TMF621 listings (docs/tmf621.md): a client's lookup by its own reference (the
+            # unique index leads with source_system), changes since a time in order, and the
+            # priority sort, each one index range instead of a scan and sort of the table.
+            models.Index(
+                fields=["source_ref"], condition=~Q(source_ref=""), name="ticket_source_ref"
+            ),
+            models.Index(fields=["updated_at", "id"], name="ticket_updated_at"),
+            models.Index(fields=["priority", "id"], name="ticket_priority"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests import factories
+from tests.tmf.spec import assert_tmf_error
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKETS = "/tmf-api/troubleTicket/v5/troubleTicket"
@@ -23,24 +24,15 @@ def token_client(user) -> APIClient:
     return client
 
 
-def assert_tmf_error(response, status: int, reason: str):
-    body = response.json()
-    assert response.status_code == status, body
-    assert body["@type"] == "Error"
-    assert body["reason"] == reason
-    assert body["status"] == str(status)
-    assert body["code"] and body["message"]
-
-
 def test_a_request_without_credentials_is_401_in_the_error_shape():
     response = APIClient().get(TICKETS)
-    assert_tmf_error(response, 401, "Unauthorized")
+    assert assert_tmf_error(response, 401)["reason"] == "Unauthorized"
     assert response["WWW-Authenticate"].startswith("Token")
 
 
 def test_a_user_without_a_role_is_403_in_the_error_shape(django_user_model):
     nobody = django_user_model.objects.create_user(username="no-role", password="x-pass-123")
-    assert_tmf_error(token_client(nobody).get(TICKETS), 403, "Forbidden")
+    assert assert_tmf_error(token_client(nobody).get(TICKETS), 403)["reason"] == "Forbidden"
 
 
 @pytest.mark.parametrize("role", ["System", "Supervisor", "Support", "Admin"])
@@ -52,7 +44,7 @@ def test_an_unknown_path_under_the_tmf_root_is_404_in_the_error_shape():
     response = token_client(factories.role_user("System")).get(
         "/tmf-api/troubleTicket/v5/noSuchResource"
     )
-    assert_tmf_error(response, 404, "Not Found")
+    assert assert_tmf_error(response, 404)["reason"] == "Not Found"
 
 
 def test_each_client_has_its_own_budget_and_a_named_client_its_own_rate(settings, monkeypatch):
@@ -64,7 +56,7 @@ def test_each_client_has_its_own_budget_and_a_named_client_its_own_rate(settings
     oss = token_client(factories.user("System", username="oss"))
     assert [crm.get(TICKETS).status_code for _ in range(3)] == [200, 200, 200]
     refused = crm.get(TICKETS)
-    assert_tmf_error(refused, 429, "Too Many Requests")
+    assert assert_tmf_error(refused, 429)["reason"] == "Too Many Requests"
     assert int(refused["Retry-After"]) > 0
     assert [oss.get(TICKETS).status_code for _ in range(5)] == [200] * 5
 
