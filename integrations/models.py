@@ -8,6 +8,7 @@ for it (`last_sent_at`, `due_at`, `send_count`), so the outbox sweep sends a cal
 no message for it can still be on its way (see `integrations.outbox`).
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -89,6 +90,19 @@ class AdapterCall(models.Model):
         help_text=_("While running: no other delivery may run the call before this time."),
     )
     finished_at = models.DateTimeField(null=True, blank=True)
+    # An event delivery to a TMF621 subscriber (app "hub"): the subscription it goes to. No
+    # database constraint: a change committing while its subscription is deleted must not fail
+    # (the delivery then finds no subscription and is not sent); Django deletes a subscription's
+    # deliveries with it.
+    subscription = models.ForeignKey(
+        "integrations.EventSubscription",
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("subscription"),
+    )
 
     class Meta:
         ordering = ["created_at", "pk"]
@@ -100,6 +114,11 @@ class AdapterCall(models.Model):
                 fields=["created_at"],
                 condition=Q(status__in=["pending", "running"]),
                 name="call_undelivered",
+            ),
+            models.Index(
+                fields=["subscription", "created_at"],
+                condition=Q(subscription__isnull=False),
+                name="call_subscription_at",
             ),
         ]
 
@@ -135,3 +154,68 @@ class PullCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} until {self.pulled_until:%Y-%m-%d %H:%M}"
+
+
+class SubscriptionStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
+
+
+class EventSubscription(models.Model):
+    """A TMF621 event subscription (`/hub`): where a client wants the ticket events it may see.
+
+    Each event for it is an outbox row (`AdapterCall`, app `hub`, `subscription` set) holding the
+    event's JSON, sent by `run_adapter_call` and signed with `secret` (HMAC-SHA256 of the body,
+    `integrations.hub`). The secret is shown to the client once, when the subscription is made,
+    and never written into a row's request or response or into a log. A subscription whose
+    deliveries keep failing (`TIER2_HUB_SUSPEND_AFTER` in a row) is suspended: nothing more is
+    queued for it until an administrator reactivates it.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="event_subscriptions",
+        verbose_name=_("owner"),
+        help_text=_("The client that subscribed: it receives only the tickets it may see."),
+    )
+    callback = models.CharField(_("callback"), max_length=1000)
+    query = models.CharField(_("query"), max_length=1000, blank=True)
+    secret = models.CharField(_("secret"), max_length=128)
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=SubscriptionStatus.choices,
+        default=SubscriptionStatus.ACTIVE,
+    )
+    consecutive_failures = models.PositiveIntegerField(
+        _("failures in a row"),
+        default=0,
+        help_text=_("Deliveries that failed for good since the last one that succeeded."),
+    )
+    last_error = models.TextField(_("last error"), blank=True)
+    last_failure_at = models.DateTimeField(_("last failure at"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last success at"), null=True, blank=True)
+    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("event subscription")
+        verbose_name_plural = _("event subscriptions")
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="active"),
+                name="subscription_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.callback} [{self.status}]"
+
+    def save(self, *args, **kwargs) -> None:
+        from .hub import forget_subscriptions
+
+        super().save(*args, **kwargs)
+        forget_subscriptions()  # this process queues for it from the next change on

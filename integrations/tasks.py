@@ -13,6 +13,11 @@
   other;
 - the outcome is recorded only by the delivery that still holds the claim, except a success,
   which is always recorded (once: a finished call is never recorded again).
+
+The same task delivers TMF621 events to subscribers (rows of app `hub`, `integrations.hub`):
+the row's request is the event, POSTed signed to the subscription's callback, with the hub's
+own retry budget and backoff (`TIER2_HUB_*`); each outcome also updates the subscription's
+health (failures in a row, suspension) in the transaction that records it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from django.utils.dateparse import parse_datetime
 
 from tickets import metrics
 
-from . import outbox
+from . import hub, outbox
 from .adapters import AdapterRejected, AdapterUnavailable, get_adapter, to_jsonable
 from .calls import SPECS
 from .models import AdapterCall, CallStatus
@@ -95,6 +100,8 @@ def _finish(
             call.response = response
             fields.append("response")
         call.save(update_fields=fields)
+        if call.subscription_id is not None:  # an event delivery: its subscription's health
+            hub.record_outcome(call)
         if status == CallStatus.SUCCEEDED and call.ticket_id:
             # The ticket side records what the answer means (through its services).
             answer_received.send(sender=AdapterCall, call=call, response=response)
@@ -120,22 +127,28 @@ def run_adapter_call(self, call_id: int) -> str:
     call = AdapterCall.objects.select_related(
         "ticket__service", "ticket__assignee", "log_entry"
     ).get(pk=call_id)
+    event = call.app == hub.APP  # a TMF621 event to a subscriber: its body is the row's request
     spec = SPECS.get((call.app, call.operation))
     started = time.monotonic()
     try:
-        if spec is None:
-            raise AdapterRejected(f"No mapping for {call.app}.{call.operation}.")
-        request = spec.request(call.ticket, call)
-        AdapterCall.objects.filter(pk=call_id).update(request=request)
-        arguments = {**request, "idempotency_key": call.idempotency_key} if spec.writes else request
-        answer = getattr(get_adapter(call.app), call.operation)(**arguments)
+        if event:
+            answer = hub.deliver(call)
+        else:
+            if spec is None:
+                raise AdapterRejected(f"No mapping for {call.app}.{call.operation}.")
+            request = spec.request(call.ticket, call)
+            AdapterCall.objects.filter(pk=call_id).update(request=request)
+            writes = spec.writes
+            arguments = {**request, "idempotency_key": call.idempotency_key} if writes else request
+            answer = getattr(get_adapter(call.app), call.operation)(**arguments)
     except AdapterUnavailable as problem:
         elapsed = int((time.monotonic() - started) * 1000)
         error = str(problem)
-        if attempt >= settings.TIER2_ADAPTER_MAX_RETRIES:
+        last = hub.max_attempts() if event else settings.TIER2_ADAPTER_MAX_RETRIES
+        if attempt >= last:
             _finish(call_id, attempt, status=CallStatus.FAILED, error=error, duration_ms=elapsed)
             return CallStatus.FAILED
-        countdown = retry_countdown(self, attempt)
+        countdown = retry_countdown(hub.backoff() if event else self, attempt)
         released = _finish(
             call_id,
             attempt,
@@ -153,7 +166,14 @@ def run_adapter_call(self, call_id: int) -> str:
         raise retry from problem
     except AdapterRejected as problem:
         elapsed = int((time.monotonic() - started) * 1000)
-        _finish(call_id, attempt, status=CallStatus.FAILED, error=str(problem), duration_ms=elapsed)
+        _finish(
+            call_id,
+            attempt,
+            status=CallStatus.FAILED,
+            error=str(problem),
+            duration_ms=elapsed,
+            response=problem.response if isinstance(problem, hub.NotSent) else None,
+        )
         return CallStatus.FAILED
     except Exception as problem:  # a bug: fail the call (it can be retried) rather than leave
         # it running, to be run again after every lease; the worker logs the error

@@ -17,6 +17,7 @@ from ..exceptions import (
 )
 from ..flows import FLOWS, FlowTicket, as_flow
 from ..models import Flow, Ticket
+from . import events
 from .engine import WORKFLOW_FIELDS, apply_transition, locked_ticket, log_entry, routed, save_row
 
 
@@ -30,11 +31,12 @@ def _take(ticket: FlowTicket, agent, *, actor=None, note: str = "") -> FlowTicke
     else:
         ticket.refresh_queue_flag()
         save_row(ticket, WORKFLOW_FIELDS)
-        log_entry(
+        entry = log_entry(
             ticket=ticket, actor=actor or agent, name="reassign" if actor else "claim",
             from_state=ticket.state, to_state=ticket.state, note=note,
             data={"assignee": agent.pk, "previous_assignee": previous},
         )  # fmt: skip
+        events.ticket_changed(ticket, kind=events.ASSIGNEE, entry=entry)
     if actor is None:  # the agent took it (claim, next ticket); a supervisor's is a reassign
         metrics.ticket_claimed(ticket)
     return ticket
@@ -110,10 +112,11 @@ def release_ticket(*, ticket_id: int, supervisor, note: str = "") -> FlowTicket:
         ticket.assignee, ticket.claimed_at = None, None
         ticket.refresh_queue_flag()
         save_row(ticket)
-        log_entry(
+        entry = log_entry(
             ticket=ticket, actor=supervisor, name="release", from_state=ticket.state,
             to_state=ticket.state, note=note, data={"previous_assignee": previous},
         )  # fmt: skip
+        events.ticket_changed(ticket, kind=events.ASSIGNEE, entry=entry)
         return ticket
 
 

@@ -21,6 +21,7 @@ from .. import metrics, roles, sla, stats
 from ..exceptions import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from ..flows import FlowTicket
 from ..models import Notification, Priority, SlaStatus, Ticket, TransitionLog
+from . import events
 from .engine import locked_ticket, log_entry, save_row
 
 DEADLINE_FIELDS = [
@@ -42,11 +43,12 @@ def change_priority(*, ticket_id: int, priority: int, actor, note: str = "") -> 
             raise TransitionNotAllowed(_("The ticket is closed."))
         previous = ticket.priority
         ticket.priority = priority
-        log_entry(
+        entry = log_entry(
             ticket=ticket, actor=actor, name="change_priority", from_state=ticket.state,
             to_state=ticket.state, note=note, data={"from": previous, "to": priority},
         )  # fmt: skip
         recompute_deadlines(ticket, actor=actor, extra_fields=["priority"])
+        events.ticket_changed(ticket, kind=events.PRIORITY, entry=entry)  # with its deadlines
         return ticket
 
 
@@ -184,6 +186,7 @@ def _mark_tickets(*, now, batch_size, pending, kind, changes) -> int:
                               to_state=state)
                 for pk, state, *_rest in rows
             )  # fmt: skip
+            events.tickets_changed(ids, kind=events.SLA_MARK, at=now)
             Notification.objects.bulk_create(
                 Notification(user_id=assignee, ticket_id=pk, kind=kind,
                              message=NOTICES[kind] % {"number": f"T2-{pk:07d}"}, created_at=now)

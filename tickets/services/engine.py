@@ -29,6 +29,7 @@ from ..exceptions import (
 from ..flows import FlowTicket, GamasIncidentMachine, as_flow
 from ..flows.base import CLOSED, Input
 from ..models import GamasIncident, Ticket, TransitionLog
+from . import events
 
 TEXT_INPUT_MAX = 4000
 
@@ -231,6 +232,8 @@ def apply_transition(
         )
     for hook in AFTER_TRANSITION.get(name, ()):
         hook(machine, actor, inputs, from_state)
+    if is_ticket:  # after the hooks: the change as they completed it (clock, deadlines)
+        events.ticket_changed(machine, kind=events.TRANSITION, from_state=from_state, entry=entry)
     metrics.transition_taken(machine, name)  # every transition, counted here only
     if is_ticket and machine.state == CLOSED:
         _after_close(machine)

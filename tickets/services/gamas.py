@@ -19,6 +19,7 @@ from ..exceptions import ConcurrentChange, InvalidInput, TransitionForbidden, Tr
 from ..flows import FLOWS, GamasIncidentMachine, as_flow
 from ..flows.gamas import incident_managers
 from ..models import Flow, GamasIncident, Ticket
+from . import events
 from .engine import apply_transition, log_entry
 from .intake import link_report
 
@@ -61,8 +62,9 @@ def open_incident(*, title: str, area_level: str, area_code: str, actor) -> Gama
         waiting = Ticket.objects.select_for_update().filter(
             flow=Flow.GAMAS, state="new", **{f"service__{area_level}": incident.area_code}
         )
-        for report in waiting:
-            link_report(as_flow(report), incident)
+        with events.batched():
+            for report in waiting:
+                link_report(as_flow(report), incident)
         return incident
 
 
@@ -111,11 +113,12 @@ def fan_out_recovery_batch(*, incident_id: int, batch_size: int | None = None) -
             .filter(gamas_incident_id=incident_id, state__in=waiting_for_recovery_states())
             .order_by("pk")[:batch_size]
         )
-        for child in children:
-            apply_transition(
-                as_flow(child), "gamas_recovered", None, {}, log_data={"incident": incident_id}
-            )
-            moved += 1
+        with events.batched():  # the children's events: read once, written in bulk
+            for child in children:
+                apply_transition(
+                    as_flow(child), "gamas_recovered", None, {}, log_data={"incident": incident_id}
+                )
+                moved += 1
     return moved
 
 
