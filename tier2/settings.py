@@ -473,6 +473,9 @@ def rate_map(value: str) -> dict[str, str]:
 
 
 TIER2_TMF_CLIENT_RATES = rate_map(os.environ.get("TIER2_TMF_CLIENT_RATES", ""))
+# A TMF621 listing's X-Total-Count of 10,000 or more is kept this many seconds in the cache, so
+# paging through a big result counts it once, not once per page (0: count every page).
+TIER2_TMF_COUNT_CACHE_SECONDS = env_int("TIER2_TMF_COUNT_CACHE_SECONDS", 30)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -609,6 +612,26 @@ TIER2_ADAPTER_RETRY_JITTER = env_bool("TIER2_ADAPTER_RETRY_JITTER", True)
 TIER2_OUTBOX_LEASE_SECONDS = env_int("TIER2_OUTBOX_LEASE_SECONDS", 120)
 # Grace before the sweep sends a call again whose message is missing or was lost.
 TIER2_OUTBOX_REDISPATCH_AFTER_SECONDS = env_int("TIER2_OUTBOX_REDISPATCH_AFTER_SECONDS", 60)
+
+# --- TMF621 event subscriptions (/hub; docs/tmf621-hub.md) --------------------------------------
+# Attempts of one event delivery, and the backoff between them (Celery's, as for the adapters;
+# jitter from TIER2_ADAPTER_RETRY_JITTER).
+TIER2_HUB_MAX_ATTEMPTS = env_int("TIER2_HUB_MAX_ATTEMPTS", 10)
+TIER2_HUB_RETRY_BACKOFF_SECONDS = env_float("TIER2_HUB_RETRY_BACKOFF_SECONDS", 5.0)
+TIER2_HUB_RETRY_BACKOFF_MAX_SECONDS = env_float("TIER2_HUB_RETRY_BACKOFF_MAX_SECONDS", 300)
+# Seconds a subscriber's callback has to answer one POST (at most half the outbox lease).
+TIER2_HUB_TIMEOUT_SECONDS = env_float("TIER2_HUB_TIMEOUT_SECONDS", 10.0)
+# Deliveries in a row that fail for good (every attempt spent) before a subscription is suspended.
+TIER2_HUB_SUSPEND_AFTER = env_int("TIER2_HUB_SUSPEND_AFTER", 10)
+# Subscriptions one client may hold.
+TIER2_HUB_MAX_PER_CLIENT = env_int("TIER2_HUB_MAX_PER_CLIENT", 20)
+# Seconds a process trusts that nobody subscribes (changes then cost no query); a new
+# subscription gets the changes made in other processes at most this much later.
+TIER2_HUB_CACHE_SECONDS = env_float("TIER2_HUB_CACHE_SECONDS", 2.0)
+if min(TIER2_HUB_MAX_ATTEMPTS, TIER2_HUB_SUSPEND_AFTER, TIER2_HUB_MAX_PER_CLIENT) < 1:
+    raise ImproperlyConfigured(
+        "TIER2_HUB_MAX_ATTEMPTS, TIER2_HUB_SUSPEND_AFTER and TIER2_HUB_MAX_PER_CLIENT must be 1+."
+    )
 
 # --- Personal data protection (UU PDP; SOP IN.OCC.TELK.P-16 §10); docs/data-protection.md ---
 # Days after a customer's last ticket closed before their personal data (name, phone, email,

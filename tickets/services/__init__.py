@@ -17,7 +17,10 @@ The package is split by responsibility, behind this one public face:
 - `escalations`: Support's desk (take, hand over, answer, resolve);
 - `gamas`: incidents and the recovery fan-out;
 - `imports`: supervisors' CSV lists;
-- `campaigns`: campaign rules.
+- `campaigns`: campaign rules;
+- `tmf_changes`: trouble tickets created and patched through the TMF621 API;
+- `events`: what changed on a ticket, announced inside the change's transaction to its
+  consumers; `hub` (TMF621 event subscriptions) is one, queueing the subscribers' events.
 """
 
 from .assignment import (
@@ -43,6 +46,7 @@ from .gamas import (
     start_fan_out,
     transition_incident,
 )
+from .hub import create_subscription, delete_subscription
 from .intake import (
     FAULT_FLOWS,
     LAPUL_FLOWS,
@@ -63,6 +67,7 @@ from .records import (
     refresh_customer_checks,
     retry_call,
 )
+from .tmf_changes import create_trouble_ticket, patch_trouble_ticket
 
 __all__ = [
     "CUSTOMER_CHECKS",
@@ -81,12 +86,16 @@ __all__ = [
     "claim_next_ticket",
     "claim_ticket",
     "covering_incident",
+    "create_subscription",
     "create_ticket",
+    "create_trouble_ticket",
+    "delete_subscription",
     "fan_out_recovery_batch",
     "find_or_create_services",
     "incidents_with_waiting_children",
     "may_retry_call",
     "open_incident",
+    "patch_trouble_ticket",
     "queue_flows_of",
     "raised",
     "reassign_ticket",

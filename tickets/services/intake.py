@@ -21,6 +21,7 @@ from .. import roles, sla, stats
 from ..exceptions import InvalidInput, TransitionForbidden
 from ..flows import FLOWS, FlowTicket, as_flow
 from ..models import Customer, Flow, GamasIncident, Priority, Service, Site, Ticket
+from . import events
 from .engine import apply_transition, log_entry
 
 # Flows whose arrival is a fault report: a recent close on the same service makes a Fresh Lapul.
@@ -134,7 +135,7 @@ def create_ticket(
             ticket.refresh_queue_flag()
             ticket.save()
             stats.record_created(ticket)
-            log_entry(
+            arrival = log_entry(
                 ticket=ticket,
                 actor=actor,
                 name="arrive",
@@ -142,6 +143,7 @@ def create_ticket(
                 to_state=ticket.state,
                 data={"previous_ticket": previous.pk} if previous else {},
             )
+            events.ticket_changed(ticket, kind=events.ARRIVED, from_state="", entry=arrival)
             if flow == Flow.GAMAS:
                 incident = covering_incident(service)
                 if incident is not None:
@@ -247,9 +249,9 @@ def receive_report(
     Deduplicates on (source_system, source_ref), finds or creates the service and customer,
     then lets `create_ticket` route it and apply the arrival rules (Fresh Lapul, gamas linking).
     Returns (ticket, created); a repeat changes nothing. `actor` None is the system (a pull);
-    a person pushing reports must be a supervisor.
+    whoever pushes reports must be a supervisor (admins are) or a system client (TMF621).
     """
-    if actor is not None and not roles.is_supervisor(actor):
+    if actor is not None and not (roles.is_supervisor(actor) or roles.is_system(actor)):
         raise TransitionForbidden(_("Only supervisors and service accounts may push reports."))
     if source_ref:
         existing = Ticket.objects.filter(source_system=source_system, source_ref=source_ref).first()

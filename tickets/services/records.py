@@ -11,6 +11,7 @@ from integrations import outbox
 from .. import roles
 from ..exceptions import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from ..models import ContactAttempt, ContactOutcome, Note, Ticket
+from . import events
 from .engine import TEXT_INPUT_MAX, locked_ticket, log_entry, save_row
 
 
@@ -41,6 +42,7 @@ def record_contact_attempt(
             ticket.last_answered_at = attempt.at
         ticket.last_contact_outcome = outcome
         save_row(ticket)
+        events.ticket_changed(ticket, kind=events.CONTACT_ATTEMPT, at=attempt.at)
         return attempt
 
 
@@ -52,8 +54,10 @@ def add_note(*, ticket_id: int, author, text: str) -> Note:
         raise InvalidInput({"text": [_("Keep it under %(max)d characters.") % {"max": 4000}]})
     with transaction.atomic():
         ticket = locked_ticket(ticket_id)
-        _require_ticket_insider(ticket, author)
-        return Note.objects.create(ticket=ticket, author=author, text=text)
+        _require_note_writer(ticket, author)
+        note = Note.objects.create(ticket=ticket, author=author, text=text)
+        events.ticket_changed(ticket, kind=events.NOTE, at=note.created_at)
+        return note
 
 
 def _require_ticket_insider(ticket: Ticket, user) -> None:
@@ -61,6 +65,14 @@ def _require_ticket_insider(ticket: Ticket, user) -> None:
     if ticket.assignee_id == user.pk or roles.is_support(user) or roles.is_supervisor(user):
         return
     raise TransitionForbidden(_("Only the ticket's agent, Support or a supervisor."))
+
+
+def _require_note_writer(ticket: Ticket, user) -> None:
+    """Who may write a note: the insiders, and a system client on a ticket it may see (the
+    reporter answering a request for information through the TMF621 API)."""
+    if roles.is_system(user) and roles.system_may_see(user, ticket):
+        return
+    _require_ticket_insider(ticket, user)
 
 
 def may_retry_call(call, user) -> bool:
@@ -156,4 +168,6 @@ def apply_call_answer(*, call, response) -> list[str]:
     ticket = Ticket.objects.select_for_update().get(pk=call.ticket_id)
     changed = spec.apply(ticket, response)
     save_row(ticket, [*changed, "updated_at"])
+    if "nossa_number" in changed:  # the other answers (facts) are not part of the TMF ticket
+        events.ticket_changed(ticket, kind=events.EXTERNAL_ID)
     return changed
