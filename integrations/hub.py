@@ -34,6 +34,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 from django.db.models import F, Q
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -69,8 +71,10 @@ _none_until = 0.0
 _lock = threading.Lock()
 
 
-def forget_subscriptions() -> None:
-    """A subscription was made or changed in this process: read them again at the next change."""
+@receiver(post_save, sender=EventSubscription, dispatch_uid="hub-forget-subscriptions")
+def forget_subscriptions(**kwargs) -> None:
+    """A subscription was made or changed in this process: read them again at the next change
+    (this process queues for it from the next change on)."""
     global _none_until
     with _lock:
         _none_until = 0.0

@@ -213,9 +213,3 @@ class EventSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.callback} [{self.status}]"
-
-    def save(self, *args, **kwargs) -> None:
-        from .hub import forget_subscriptions
-
-        super().save(*args, **kwargs)
-        forget_subscriptions()  # this process queues for it from the next change on

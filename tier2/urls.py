@@ -40,4 +40,4 @@ if settings.TIER2_OIDC_ENABLED:
     urlpatterns.append(path("oidc/", include("mozilla_django_oidc.urls")))
 
 # Unmatched paths: JSON in the API's error shape under /api/, Django's HTML page elsewhere.
-handler404 = "tickets.api.errors.not_found"
+handler404 = "tickets.api.handlers.not_found"

@@ -14,17 +14,16 @@ context (e.g. ``current_state`` on a concurrent change) as extra string keys.
 | `ConcurrentChange`, `TicketAlreadyClaimed`, `TransitionNotAllowed`, `ConditionNotMet`, a row
   still referenced by others (`Protected`, Django's `ProtectedError`) | 409 |
 
-An unmatched path under /api/ answers the same JSON shape (`not_found`, the root URLconf's
-handler404, used when DEBUG is off), not Django's HTML page.
+An unmatched path under /api/ answers the same JSON shape (`tickets.api.handlers.not_found`,
+the root URLconf's handler404, used when DEBUG is off), not Django's HTML page.
 """
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.utils.translation import gettext as _
-from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -105,25 +104,3 @@ def exception_handler(exc, context):
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
         response.data = {"detail": str(detail), "code": type(exc).__name__}
     return response
-
-
-API_PREFIX = "/api/"  # where tier2/urls.py mounts tickets.api.urls
-
-
-def not_found(request, exception=None):
-    """The site's handler404: under /api/ the API's JSON error, elsewhere Django's HTML page.
-
-    DRF views answer their own 404s; this answers paths no view matches (`/api/nope/`). Django
-    calls it when DEBUG is off; with DEBUG on it shows its technical 404 page instead.
-    """
-    from .tmf.base import TMF_PREFIX
-    from .tmf.base import not_found as tmf_not_found
-
-    if request.path_info.startswith(TMF_PREFIX.rstrip("/")):
-        return tmf_not_found(request)
-    if request.path_info == API_PREFIX.rstrip("/") or request.path_info.startswith(API_PREFIX):
-        return JsonResponse(
-            {"detail": str(exceptions.NotFound.default_detail), "code": "NotFound"},
-            status=status.HTTP_404_NOT_FOUND,
-        )
-    return page_not_found(request, exception)
