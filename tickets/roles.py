@@ -94,6 +94,12 @@ def system_may_see(user, ticket) -> bool:
     return not profile.flows or ticket.flow in profile.flows
 
 
+def works_in_console(user) -> bool:
+    """Whether the user has a console role (agent, supervisor, Support, admin): system clients
+    and users without a role have no console pages, and no live updates."""
+    return is_agent(user) or sees_every_ticket(user)
+
+
 def sees_every_ticket(user) -> bool:
     """Supervisors, Support and admins see every ticket, customer and service; an agent sees
     the tickets of their flows at their site (`selectors.visible_tickets`) and the customers and

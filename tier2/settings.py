@@ -92,6 +92,8 @@ if PRODUCTION:
 
 # --- Applications ---------------------------------------------------------------------------
 INSTALLED_APPS = [
+    # First: its `runserver` (make run) serves ASGI_APPLICATION, the websockets included.
+    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -111,6 +113,7 @@ INSTALLED_APPS = [
     "django_otp",  # two-factor sign-in: TOTP apps and recovery codes
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "channels",  # the live console's websockets (docs/live.md)
     "tickets",
     "integrations",
 ]
@@ -156,6 +159,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "tier2.urls"
 WSGI_APPLICATION = "tier2.wsgi.application"
+ASGI_APPLICATION = "tier2.asgi.application"  # HTTP and the live console's websockets
 
 TEMPLATES = [
     {
@@ -631,6 +635,38 @@ TIER2_HUB_CACHE_SECONDS = env_float("TIER2_HUB_CACHE_SECONDS", 2.0)
 if min(TIER2_HUB_MAX_ATTEMPTS, TIER2_HUB_SUSPEND_AFTER, TIER2_HUB_MAX_PER_CLIENT) < 1:
     raise ImproperlyConfigured(
         "TIER2_HUB_MAX_ATTEMPTS, TIER2_HUB_SUSPEND_AFTER and TIER2_HUB_MAX_PER_CLIENT must be 1+."
+    )
+
+# --- The live console (websockets; docs/live.md) ----------------------------------------------
+# The channel layer that carries pushed updates between the processes that change tickets (web,
+# Celery) and those holding the websockets: Redis pub/sub on TIER2_LIVE_REDIS_URL (default
+# REDIS_URL); without Redis an in-memory layer, which reaches only the sockets of the same
+# process (`make run`). Pub/sub channels ignore the Redis database number: installations sharing
+# one Redis need their own TIER2_LIVE_PREFIX.
+TIER2_LIVE_REDIS_URL = os.environ.get("TIER2_LIVE_REDIS_URL", "").strip() or REDIS_URL
+TIER2_LIVE_PREFIX = os.environ.get("TIER2_LIVE_PREFIX", "").strip() or "tier2"
+if TIER2_LIVE_REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": TIER2_LIVE_REDIS_URL, "socket_connect_timeout": 2}],
+                "prefix": TIER2_LIVE_PREFIX,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Seconds a tab's presence on a ticket lasts without a heartbeat (the page sends one every 20 s).
+TIER2_LIVE_PRESENCE_SECONDS = env_float("TIER2_LIVE_PRESENCE_SECONDS", 45.0)
+# At most one "dashboard changed" message per this many seconds from each sending process.
+TIER2_LIVE_DASHBOARD_SECONDS = env_float("TIER2_LIVE_DASHBOARD_SECONDS", 1.0)
+# Changes of more tickets than this of one site and flow in one transaction (the gamas fan-out)
+# reach the queues as one "queue changed" message instead of one per ticket.
+TIER2_LIVE_BULK_THRESHOLD = env_int("TIER2_LIVE_BULK_THRESHOLD", 50)
+if TIER2_LIVE_PRESENCE_SECONDS <= 0 or TIER2_LIVE_DASHBOARD_SECONDS < 0:
+    raise ImproperlyConfigured(
+        "TIER2_LIVE_PRESENCE_SECONDS must be above 0, TIER2_LIVE_DASHBOARD_SECONDS 0 or more."
     )
 
 # --- Personal data protection (UU PDP; SOP IN.OCC.TELK.P-16 §10); docs/data-protection.md ---

@@ -17,8 +17,10 @@ from ..exceptions import (
 )
 from ..flows import FLOWS, FlowTicket, as_flow
 from ..models import Flow, Ticket
-from . import events
+from . import events, live
 from .engine import WORKFLOW_FIELDS, apply_transition, locked_ticket, log_entry, routed, save_row
+
+REASSIGNED = "ticket_reassigned"  # the notification of the agent a supervisor gave a ticket to
 
 
 def _take(ticket: FlowTicket, agent, *, actor=None, note: str = "") -> FlowTicket:
@@ -37,6 +39,14 @@ def _take(ticket: FlowTicket, agent, *, actor=None, note: str = "") -> FlowTicke
             data={"assignee": agent.pk, "previous_assignee": previous},
         )  # fmt: skip
         events.ticket_changed(ticket, kind=events.ASSIGNEE, entry=entry)
+        if actor is not None and previous != agent.pk and actor.pk != agent.pk:
+            live.notify(
+                user_id=agent.pk,
+                ticket=ticket,
+                kind=REASSIGNED,
+                message=_("%(who)s assigned you %(number)s.")
+                % {"who": actor.get_username(), "number": ticket.number},
+            )
     if actor is None:  # the agent took it (claim, next ticket); a supervisor's is a reassign
         metrics.ticket_claimed(ticket)
     return ticket

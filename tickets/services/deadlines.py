@@ -21,7 +21,7 @@ from .. import metrics, roles, sla, stats
 from ..exceptions import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from ..flows import FlowTicket
 from ..models import Notification, Priority, SlaStatus, Ticket, TransitionLog
-from . import events
+from . import events, live
 from .engine import locked_ticket, log_entry, save_row
 
 DEADLINE_FIELDS = [
@@ -187,12 +187,12 @@ def _mark_tickets(*, now, batch_size, pending, kind, changes) -> int:
                 for pk, state, *_rest in rows
             )  # fmt: skip
             events.tickets_changed(ids, kind=events.SLA_MARK, at=now)
-            Notification.objects.bulk_create(
+            live.users_notified(Notification.objects.bulk_create(
                 Notification(user_id=assignee, ticket_id=pk, kind=kind,
                              message=NOTICES[kind] % {"number": f"T2-{pk:07d}"}, created_at=now)
                 for pk, _state, assignee, *_rest in rows
                 if assignee is not None
-            )  # fmt: skip
+            ))  # fmt: skip
             total += len(rows)
     _notify_supervisors(kind, total, now)
     return total
@@ -224,6 +224,8 @@ def _notify_supervisors(kind: str, count: int, now, include_support: bool = Fals
         .values_list("pk", flat=True)
     )
     message = SUMMARIES[kind] % {"count": count}
-    Notification.objects.bulk_create(
-        Notification(user_id=pk, kind=kind, message=message, created_at=now) for pk in people
+    live.users_notified(
+        Notification.objects.bulk_create(
+            Notification(user_id=pk, kind=kind, message=message, created_at=now) for pk in people
+        )
     )

@@ -24,7 +24,8 @@ from django.utils.translation import gettext as _
 
 from .. import roles, sla
 from ..exceptions import InvalidInput, TransitionForbidden, TransitionNotAllowed
-from ..models import Escalation, EscalationStatus, Note, Notification, Ticket, TransitionLog
+from ..models import Escalation, EscalationStatus, Note, Ticket, TransitionLog
+from . import live
 from .deadlines import pause_clock, resume_clock
 from .engine import TEXT_INPUT_MAX, after_transition, apply_transition, locked_ticket, routed
 
@@ -105,8 +106,8 @@ def assign_escalation(*, escalation_id: int, support_user, actor) -> Escalation:
             },
         )
         if support_user.pk != actor.pk:
-            Notification.objects.create(
-                user=support_user,
+            live.notify(
+                user_id=support_user.pk,
                 ticket=ticket,
                 kind="escalation_assigned",
                 message=_("%(who)s handed you the escalation of %(number)s.")
@@ -179,7 +180,7 @@ def _answer(
         else:
             message = _("Support answered the escalation of %(number)s.")
         if ticket.assignee_id is not None:
-            Notification.objects.create(
+            live.notify(
                 user_id=ticket.assignee_id,
                 ticket=ticket,
                 kind="escalation_resolved" if resolved else "escalation_answered",

@@ -9,8 +9,8 @@ One announcement per change. The consumers registered with `@consumer` turn it i
 their own in the same transaction (the TMF621 hub writes its deliveries to the outbox,
 `services.hub`), and send anything after commit. A change that rolls back therefore leaves
 nothing behind, and a committed one never loses its rows. The announcement knows nothing of who
-consumes it: the console's live updates (websockets) will be one more consumer of the same
-changes, beside the TMF621 deliveries.
+consumes it: the console's live updates (`services.live`, WebSockets) and the TMF621 deliveries
+(`services.hub`) are two consumers of the same changes.
 
 Cost: each consumer says first whether it wants anything now (`wants()`, e.g. "is there any
 active subscription"), which costs no query when nobody listens; the change is then not even

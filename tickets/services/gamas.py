@@ -19,7 +19,7 @@ from ..exceptions import ConcurrentChange, InvalidInput, TransitionForbidden, Tr
 from ..flows import FLOWS, GamasIncidentMachine, as_flow
 from ..flows.gamas import incident_managers
 from ..models import Flow, GamasIncident, Ticket
-from . import events
+from . import events, live
 from .engine import apply_transition, log_entry
 from .intake import link_report
 
@@ -65,6 +65,7 @@ def open_incident(*, title: str, area_level: str, area_code: str, actor) -> Gama
         with events.batched():
             for report in waiting:
                 link_report(as_flow(report), incident)
+        live.incident_changed(incident.pk)
         return incident
 
 
@@ -80,6 +81,7 @@ def transition_incident(
         if expected_state is not None and incident.state != expected_state:
             raise ConcurrentChange(current_state=incident.state)
         apply_transition(incident, name, actor, inputs)
+        live.incident_changed(incident.pk)
         if name == "recover":
             transaction.on_commit(lambda: start_fan_out(incident.pk))
         return incident
@@ -119,6 +121,8 @@ def fan_out_recovery_batch(*, incident_id: int, batch_size: int | None = None) -
                     as_flow(child), "gamas_recovered", None, {}, log_data={"incident": incident_id}
                 )
                 moved += 1
+        if moved:  # the progress after this batch, sent with the children's changes
+            live.incident_changed(incident_id)
     return moved
 
 
