@@ -18,7 +18,9 @@ from .models import (
     Customer,
     Escalation,
     Flow,
+    GamasIncident,
     Note,
+    Notification,
     Service,
     Ticket,
     TransitionLog,
@@ -157,3 +159,117 @@ def open_escalations() -> QuerySet[Escalation]:
         .select_related("ticket__service__customer", "raised_by", "support_assignee")
         .order_by("due_at", "raised_at")
     )
+
+
+# --- Notifications ----------------------------------------------------------------------------
+def notifications_of(user) -> QuerySet[Notification]:
+    """A user's own notifications (SLA warnings, escalations, tickets given to them), newest
+    first: the list page, the toasts and the unread badge read these, nobody else's."""
+    if not getattr(user, "is_authenticated", False):
+        return Notification.objects.none()
+    return Notification.objects.filter(user=user).select_related("ticket")
+
+
+def unread_notification_count(user) -> int:
+    # Counted on the (user, read_at, -created_at) index, on every console page (the badge).
+    return notifications_of(user).filter(read_at__isnull=True).count()
+
+
+# --- Gamas recovery progress ------------------------------------------------------------------
+@dataclass(frozen=True)
+class RecoveryProgress:
+    """An incident's children: how many moved on after the recovery (`done`) of `total`, and
+    how many are in each state (`counts`). Before the recovery nothing has moved on."""
+
+    done: int
+    total: int
+    waiting: int
+    counts: dict[str, int]
+    recovering: bool  # the incident is recovered or closed: its fan-out moves the children
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 100
+
+
+def recovery_progress(user, incident: GamasIncident) -> RecoveryProgress:
+    """The children of `incident` the user may see, counted by state; those no longer in a state
+    that waits for the recovery (`services.gamas.waiting_for_recovery_states`) are done."""
+    from .services.gamas import waiting_for_recovery_states
+
+    counts = state_counts(queue_queryset(user).filter(gamas_incident=incident))
+    total = sum(counts.values())
+    waits = waiting_for_recovery_states()
+    waiting = sum(count for state, count in counts.items() if state in waits)
+    recovering = incident.state != "open"
+    return RecoveryProgress(
+        done=total - waiting if recovering else 0,
+        total=total,
+        waiting=waiting,
+        counts=counts,
+        recovering=recovering,
+    )
+
+
+# --- The live console: who may watch what -------------------------------------------------------
+LIVE_TOPICS_MAX = 20  # topics one tab may watch at once
+
+
+@dataclass(frozen=True)
+class LiveWatch:
+    """What a console tab may watch of the topics it asked for: the channel-layer groups of each
+    topic granted, the topics refused, and for each ticket granted the groups its presence is
+    told to (those of its messages: its own, its queue's, all queues)."""
+
+    groups: dict[str, tuple[str, ...]]
+    refused: list[str]
+    presence: dict[int, tuple[str, ...]]
+
+
+def live_watch(user, topics) -> LiveWatch:
+    """The one rule of what a console tab may watch (docs/live.md, "Protocol"):
+
+    - `queue`: an agent hears of the queues they work, one group per flow at their own site (C4
+      Caring at the Malang site only: `services.queue_flows_of`); supervisors, Support and
+      admins of every queue;
+    - `ticket:<id>`: a ticket the user may open in the console (`ticket_for`);
+    - `incident:<id>`, `incidents`: incident managers (supervisors, Support, admins);
+    - `dashboard`: supervisors and admins.
+
+    Anything else, or past `LIVE_TOPICS_MAX`, is refused."""
+    from .flows.gamas import incident_managers
+    from .services import live
+
+    groups: dict[str, tuple[str, ...]] = {}
+    refused: list[str] = []
+    presence: dict[int, tuple[str, ...]] = {}
+    for index, topic in enumerate(dict.fromkeys(str(item)[:64] for item in topics)):
+        found: tuple[str, ...] = ()
+        name, _colon, key = topic.partition(":")
+        key = key if key.isascii() and key.isdigit() and len(key) < 12 else ""
+        if index >= LIVE_TOPICS_MAX:
+            pass
+        elif topic == "queue":
+            if roles.sees_every_ticket(user):
+                found = (live.ALL_QUEUES,)
+            elif roles.is_agent(user) and (site := roles.site_code_of(user)):
+                found = tuple(live.queue_group(site, flow) for flow in agent_flows(user))
+        elif name == "ticket" and key:
+            try:
+                ticket = ticket_for(user, int(key))
+            except (Ticket.DoesNotExist, TransitionForbidden):
+                pass
+            else:
+                found = (live.ticket_group(ticket.pk),)
+                presence[ticket.pk] = live.ticket_groups(ticket.pk, ticket.site.code, ticket.flow)
+        elif topic == "incidents" and incident_managers(None, user):
+            found = (live.INCIDENTS,)
+        elif name == "incident" and key and incident_managers(None, user):
+            found = (live.incident_group(int(key)),)
+        elif topic == "dashboard" and roles.is_supervisor(user):
+            found = (live.DASHBOARD,)
+        if found:
+            groups[topic] = found
+        else:
+            refused.append(topic)
+    return LiveWatch(groups=groups, refused=refused, presence=presence)

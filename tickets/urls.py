@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import console, incidents, panel, queues, workspace
+from .views import console, incidents, notifications, panel, queues, workspace
 
 urlpatterns = [
     path("", console.home, name="home"),
@@ -40,4 +40,11 @@ urlpatterns = [
         name="incident_action",
     ),
     path("incidents/<int:pk>/bulk/", incidents.incident_bulk, name="incident_bulk"),
+    # A user's notifications: the list, and one as a toast (the live console fetches it).
+    path("notifications/", notifications.notifications, name="notifications"),
+    path(
+        "notifications/<int:pk>/toast/",
+        notifications.notification_toast,
+        name="notification_toast",
+    ),
 ]

@@ -18,9 +18,12 @@ The package is split by responsibility, behind this one public face:
 - `gamas`: incidents and the recovery fan-out;
 - `imports`: supervisors' CSV lists;
 - `campaigns`: campaign rules;
+- `notifications`: a user's notifications marked read;
 - `tmf_changes`: trouble tickets created and patched through the TMF621 API;
 - `events`: what changed on a ticket, announced inside the change's transaction to its
-  consumers; `hub` (TMF621 event subscriptions) is one, queueing the subscribers' events.
+  consumers; `hub` (TMF621 event subscriptions) is one, queueing the subscribers' events;
+- `live`: another, the live console's: messages to the open websockets after commit, and the
+  notifications the services write (`notify`); docs/live.md.
 """
 
 from .assignment import (
@@ -58,6 +61,7 @@ from .intake import (
     recent_closed_ticket,
     route_site,
 )
+from .notifications import mark_notifications_read
 from .records import (
     CUSTOMER_CHECKS,
     add_note,
@@ -93,6 +97,7 @@ __all__ = [
     "fan_out_recovery_batch",
     "find_or_create_services",
     "incidents_with_waiting_children",
+    "mark_notifications_read",
     "may_retry_call",
     "open_incident",
     "patch_trouble_ticket",

@@ -123,7 +123,8 @@ def incident_context(request, incident, *, bound=None, bulk_form=None) -> dict:
             }
         )
     children = selectors.queue_queryset(user).filter(gamas_incident=incident)
-    counts = selectors.state_counts(children)
+    progress = selectors.recovery_progress(user, incident)
+    counts = progress.counts
     labels = dict(states_of(None))
     page = keyset_page(
         children, ("id",), after=request.GET.get("after"), before=request.GET.get("before")
@@ -152,7 +153,8 @@ def incident_context(request, incident, *, bound=None, bulk_form=None) -> dict:
             {"code": code, "label": labels.get(code, code), "count": total}
             for code, total in sorted(counts.items())
         ],
-        "children_total": sum(counts.values()),
+        "children_total": progress.total,
+        "progress": progress,
         "page": page,
         "bulk_form": bulk_form,
         "history": history,
