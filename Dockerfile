@@ -1,4 +1,4 @@
-# The image that docker-compose.yml runs as web, worker, beat and the migrate step.
+# The image that docker-compose.yml runs as web, asgi, worker, beat and the migrate step.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -20,9 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILE = ROOT / "tier2" / "settings.py"
 ENV_EXAMPLE = ROOT / ".env.example"
 CONFIGURATION_DOC = ROOT / "docs" / "configuration.md"
-APP_SERVICES = ("web", "worker", "beat")
+APP_SERVICES = ("web", "asgi", "worker", "beat")
 # Read by docker compose itself (interpolated into docker-compose.yml), not by the settings.
-COMPOSE_ONLY = {"POSTGRES_PASSWORD", "WEB_CONCURRENCY", "CELERY_WORKER_CONCURRENCY"}
+COMPOSE_ONLY = {
+    "POSTGRES_PASSWORD",
+    "WEB_CONCURRENCY",
+    "ASGI_CONCURRENCY",
+    "CELERY_WORKER_CONCURRENCY",
+}
 ENV_LINE = re.compile(r"^\s*(?:#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
 
 
@@ -40,13 +45,40 @@ def command_of(service: dict) -> str:
     return " ".join(command.split())
 
 
-def test_compose_has_the_five_services(services):
-    assert {"web", "worker", "beat", "db", "redis"} <= set(services)
+def test_compose_has_the_six_services(services):
+    assert {"web", "asgi", "worker", "beat", "db", "redis"} <= set(services)
 
 
 def test_web_serves_the_wsgi_app_with_gunicorn_on_localhost_only(services):
     assert "gunicorn tier2.wsgi" in command_of(services["web"])
     assert any(str(port).startswith("127.0.0.1:8000:") for port in services["web"]["ports"])
+
+
+def test_asgi_serves_the_asgi_app_with_uvicorn_processes_on_localhost_only(services):
+    command = command_of(services["asgi"])
+    assert command.startswith("uvicorn tier2.asgi:application ")
+    assert "--workers ${ASGI_CONCURRENCY" in command
+    assert "--host 0.0.0.0 --port 8001" in command
+    assert services["asgi"]["ports"] == ["127.0.0.1:8001:8001"]
+
+
+def test_asgi_may_hold_tens_of_thousands_of_sockets(services):
+    """Each open websocket is a file descriptor; Docker's default soft limit can be 1024."""
+    nofile = services["asgi"]["ulimits"]["nofile"]
+    assert nofile["soft"] >= 65536
+    assert nofile["hard"] >= nofile["soft"]
+
+
+def test_asgi_healthcheck_asks_the_readiness_endpoint_on_its_own_port(services):
+    check = services["asgi"]["healthcheck"]
+    assert check["test"][:2] == ["CMD", "python"]
+    assert "http://127.0.0.1:8001/readyz" in command_of({"command": check["test"][1:]})
+
+
+def test_asgi_command_names_an_application_that_exists():
+    from tier2 import asgi
+
+    assert callable(asgi.application)
 
 
 def test_worker_and_beat_run_celery_of_the_tier2_app(services):
