@@ -10,12 +10,14 @@ with its database connection (`database_sync_to_async`), committing for real
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.db import connections
 from django.test import Client
 
 WAIT = 3.0  # seconds for a message that must come
@@ -23,8 +25,26 @@ QUIET = 0.4  # seconds during which a message that must not come does not
 
 
 def run(scenario, *args):
-    """Run an async scenario from a (sync) test."""
-    return async_to_sync(scenario)(*args)
+    """Run an async scenario from a (sync) test.
+
+    When this thread already runs an event loop (Playwright's sync API keeps one in the main
+    thread once a browser test of the same session has started it), the scenario runs from a
+    thread of its own instead, where `async_to_sync` may start one; `in_thread` functions then
+    run in that thread, with a database connection of its own, which the `transactional_db`
+    tests here allow (their rows are committed)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return async_to_sync(scenario)(*args)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_run_and_close_connections, scenario, *args).result()
+
+
+def _run_and_close_connections(scenario, *args):
+    try:
+        return async_to_sync(scenario)(*args)
+    finally:
+        connections.close_all()  # this thread's connections, or the test database stays in use
 
 
 def in_thread(function):
