@@ -6,8 +6,11 @@ import shutil
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from kombu import Connection
 
 from tests import factories
+from tests.integrations import worker
 
 REQUIRE_SERVICES = os.environ.get("TIER2_REQUIRE_SERVICES") == "1"
 
@@ -108,3 +111,31 @@ def support_user(db):
 @pytest.fixture
 def supervisor(db):
     return factories.user("Supervisor", username="supervisor1")
+
+
+# --- Real Celery workers (tests/integrations/worker.py) ----------------------------------------
+@pytest.fixture
+def processes(tmp_path):
+    """Workers and Redis servers of one test; all stopped at teardown, logs shown on failure."""
+    with worker.Processes(log_dir=tmp_path / "processes") as started:
+        yield started
+        print(started.logs())  # pytest shows it only when the test failed
+
+
+@pytest.fixture
+def database_url():
+    """The test database, as the workers' DATABASE_URL."""
+    return worker.database_url(connection.settings_dict)
+
+
+@pytest.fixture
+def shared_broker():
+    """REDIS_URL under test, emptied of messages a crashed earlier run may have left behind.
+
+    Only this database's Celery queue and unacked-message keys are removed; the Redis server
+    is shared and is never flushed.
+    """
+    with Connection(settings.REDIS_URL) as broker:
+        broker.default_channel.queue_purge("celery")
+        broker.default_channel.client.delete("unacked", "unacked_index")
+    return settings.REDIS_URL

@@ -10,14 +10,11 @@ services. Examples per operation are bounded so the whole run stays well under t
 import time
 from pathlib import Path
 
-import hypothesis
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase
 from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -26,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
 
 from integrations.models import AdapterCall, CallStatus
 from tests import factories
+from tests.schemathesis_runs import run_operation
 from tickets.models import Campaign, ImportJob, SlaPolicy
 from tickets.services import imports
 
@@ -81,35 +79,6 @@ def resource_of(path: str) -> str:
     return path.removeprefix("/api/").split("/")[0]
 
 
-def run_operation(operation, *, mode, checks, examples, call, path_parameters=None) -> str | None:
-    """Run `examples` generated cases; the first failure's report, or None."""
-    strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
-    started = time.monotonic()
-
-    @hypothesis.settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=False,
-    )
-    @hypothesis.given(case=strategy)
-    def run(case):
-        call(case, checks)
-
-    try:
-        run()
-    except hypothesis.errors.Unsatisfiable:
-        return None  # nothing invalid to send (e.g. negative mode on an operation without inputs)
-    except (AssertionError, FailureGroup) as failure:
-        return f"{operation.label} [{mode.value}{' pinned' if path_parameters else ''}]\n{failure}"
-    finally:
-        TIMINGS.append((time.monotonic() - started, operation.label, mode.value))
-    return None
-
-
 def test_every_operation_answers_as_its_contract_says(live_server):
     admin = factories.user("Admin", username="schemathesis-admin")
     token = Token.objects.create(user=admin).key
@@ -152,4 +121,4 @@ def run_all(operation, call, pinned_ids):
                 "path_parameters": {"id": str(pinned_ids[resource_of(operation.path)])},
             }
         )
-    return [run_operation(operation, call=call, **options) for options in runs]
+    return [run_operation(operation, call=call, timings=TIMINGS, **options) for options in runs]

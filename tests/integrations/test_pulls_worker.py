@@ -12,8 +12,7 @@ Needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import override_settings
 from kombu import Connection
 
@@ -32,27 +31,8 @@ PAGE = 100
 PULL_TIMEOUT_SECONDS = 240
 
 
-# --- Fixtures (as in test_worker_delivery.py) -----------------------------------------------
-@pytest.fixture
-def processes(tmp_path):
-    """Workers of one test; all stopped at teardown, logs shown on failure."""
-    with worker.Processes(log_dir=tmp_path / "processes") as started:
-        yield started
-        print(started.logs())  # pytest shows it only when the test failed
-
-
-@pytest.fixture
-def database_url():
-    return worker.database_url(connection.settings_dict)
-
-
-@pytest.fixture
-def shared_broker():
-    """REDIS_URL under test, emptied of this database's queue and unacked messages only."""
-    with Connection(settings.REDIS_URL) as broker:
-        broker.default_channel.queue_purge("celery")
-        broker.default_channel.client.delete("unacked", "unacked_index")
-    return settings.REDIS_URL
+# The workers, the test database and the broker: `processes`, `database_url` and
+# `shared_broker` in tests/conftest.py.
 
 
 # --- Helpers --------------------------------------------------------------------------------

@@ -20,8 +20,6 @@ import sys
 import time
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from kombu import Connection
 from kombu.exceptions import OperationalError
 
@@ -46,34 +44,7 @@ FINISHED = (CallStatus.SUCCEEDED, CallStatus.FAILED)
 WORKER_ENV = {"TIER2_ADAPTER_RETRY_BACKOFF_SECONDS": "0.2"}
 
 
-# --- Fixtures -------------------------------------------------------------------------------
-@pytest.fixture
-def processes(tmp_path):
-    """Workers and Redis servers of one test; all stopped at teardown, logs shown on failure."""
-    with worker.Processes(log_dir=tmp_path / "processes") as started:
-        yield started
-        print(started.logs())  # pytest shows it only when the test failed
-
-
-@pytest.fixture
-def database_url():
-    """The test database, as the workers' DATABASE_URL."""
-    return worker.database_url(connection.settings_dict)
-
-
-@pytest.fixture
-def shared_broker():
-    """REDIS_URL under test, emptied of messages a crashed earlier run may have left behind.
-
-    Only this database's Celery queue and unacked-message keys are removed; the Redis server
-    is shared and is never flushed.
-    """
-    with Connection(settings.REDIS_URL) as broker:
-        broker.default_channel.queue_purge("celery")
-        broker.default_channel.client.delete("unacked", "unacked_index")
-    return settings.REDIS_URL
-
-
+# --- Fixtures (the workers, database and broker: tests/conftest.py) -----------------------
 @pytest.fixture
 def agent(transactional_db):
     return factories.agent(flows=("nossa", "callback"), username="agent-delivery")

@@ -52,13 +52,6 @@ FAULTS = {"LATENCY_MS": "10", "JITTER_MS": "40", "FAILURE_RATE": "0.02", "LOST_R
 
 
 @pytest.fixture
-def processes(tmp_path):
-    with worker.Processes(log_dir=tmp_path / "processes") as started:
-        yield started
-        print(started.logs())  # pytest shows it only when the test failed
-
-
-@pytest.fixture
 def ledger():
     """The stubs' write counts, in the shared Redis under a key of this test's own."""
     counts = RedisLedger(settings.REDIS_URL, f"t2test:effects:{uuid.uuid4().hex[:12]}")

@@ -35,13 +35,11 @@ import copy
 import time
 from types import SimpleNamespace
 
-import hypothesis
 import jsonschema
 import pytest
 import schemathesis
 import yaml
 from django.utils import timezone
-from hypothesis import HealthCheck, Phase
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 from rest_framework.authtoken.models import Token
@@ -56,6 +54,7 @@ from schemathesis.specs.openapi.checks import (
 
 from integrations import hub as hub_delivery
 from tests import factories
+from tests.schemathesis_runs import run_operation
 from tests.tmf.spec import SPEC, pin_discriminators
 from tickets import services
 from tickets.models import Site
@@ -190,36 +189,6 @@ def valid_ticket(owner_id: str) -> dict:
     }
 
 
-def run_operation(operation, *, mode, checks, examples, call, path_parameters=None) -> str | None:
-    """Run `examples` generated cases; the first failure's report, or None."""
-    strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
-    started = time.monotonic()
-
-    @hypothesis.settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=False,
-    )
-    @hypothesis.given(case=strategy)
-    def run(case):
-        call(case, checks)
-
-    try:
-        run()
-    except hypothesis.errors.Unsatisfiable:
-        return None  # nothing invalid to send (negative mode on an operation without inputs)
-    except (AssertionError, FailureGroup) as failure:
-        pinned = " pinned" if path_parameters else ""
-        return f"{operation.label} [{mode.value}{pinned}]\n{failure}"
-    finally:
-        TIMINGS.append((time.monotonic() - started, operation.label, mode.value))
-    return None
-
-
 def runs_of(operation, pinned_ids: list[str]) -> list[dict]:
     runs = [
         {"mode": GenerationMode.POSITIVE, "checks": CONFORMANCE, "examples": POSITIVE_EXAMPLES},
@@ -312,7 +281,7 @@ def test_the_api_answers_as_the_tmf621_document_says(live_server):
         for name, operation in sorted(operations.items()):
             pinned = [subscription_id] if name.startswith("hub") else pinned_tickets
             for options in runs_of(operation, pinned):
-                failure = run_operation(operation, call=call, **options)
+                failure = run_operation(operation, call=call, timings=TIMINGS, **options)
                 if failure:
                     failures.append(f"[{identity}] {failure}")
 

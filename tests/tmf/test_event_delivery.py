@@ -18,8 +18,6 @@ import json
 import time
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from kombu import Connection
 from kombu.exceptions import OperationalError
 
@@ -48,30 +46,7 @@ WORKER_ENV = {
 }
 
 
-# --- Fixtures ----------------------------------------------------------------------------------
-@pytest.fixture
-def processes(tmp_path):
-    """Workers of one test; all stopped at teardown, logs shown on failure."""
-    with worker.Processes(log_dir=tmp_path / "processes") as started:
-        yield started
-        print(started.logs())  # pytest shows it only when the test failed
-
-
-@pytest.fixture
-def database_url():
-    return worker.database_url(connection.settings_dict)
-
-
-@pytest.fixture
-def broker():
-    """REDIS_URL, emptied of messages a crashed earlier run may have left behind (only this
-    database's Celery queue and unacked keys; the server is shared and never flushed)."""
-    with Connection(settings.REDIS_URL) as connected:
-        connected.default_channel.queue_purge("celery")
-        connected.default_channel.client.delete("unacked", "unacked_index")
-    return settings.REDIS_URL
-
-
+# --- Fixtures (the workers, database and broker: tests/conftest.py) ---------------------------
 @pytest.fixture
 def listener():
     with Listener() as running:
@@ -111,14 +86,14 @@ def finished_deliveries(processes, subscription_id: int, count: int) -> list[Ada
 
 # --- Signed, at least once, retried with backoff -------------------------------------------------
 def test_events_arrive_signed_once_each_even_after_the_listener_refused_the_first_attempts(
-    processes, broker, database_url, listener
+    processes, shared_broker, database_url, listener
 ):
     # The listener refuses the create event three times; every other event at once.
     listener.answer = lambda attempt, event: (
         503 if event.get("eventType") == CREATE and attempt <= 3 else None
     )
     subscription_id = subscribe(listener)
-    processes.start_worker(redis_url=broker, database_url=database_url, env=WORKER_ENV)
+    processes.start_worker(redis_url=shared_broker, database_url=database_url, env=WORKER_ENV)
 
     scene = factories.flow_scene("callback")
     scene.walk_to("unreachable")
@@ -152,7 +127,7 @@ def test_events_arrive_signed_once_each_even_after_the_listener_refused_the_firs
 
 # --- A worker killed in the middle of a POST ------------------------------------------------------
 def test_an_event_whose_worker_was_killed_mid_post_is_sent_again_under_the_same_id(
-    processes, broker, database_url, listener
+    processes, shared_broker, database_url, listener
 ):
     visibility, lease = 5, 10  # the hub's timeout is at most half the lease: 5 s
     env = {
@@ -162,7 +137,7 @@ def test_an_event_whose_worker_was_killed_mid_post_is_sent_again_under_the_same_
     }
     listener.delay = lambda attempt, event: 4.0 if attempt == 1 else 0.0  # slow, the first time
     subscription_id = subscribe(listener, f"eventType={CREATE}")
-    first = processes.start_worker(redis_url=broker, database_url=database_url, env=env)
+    first = processes.start_worker(redis_url=shared_broker, database_url=database_url, env=env)
 
     ticket = factories.arrive("nossa")
     [row] = AdapterCall.objects.filter(subscription_id=subscription_id)
@@ -175,7 +150,7 @@ def test_an_event_whose_worker_was_killed_mid_post_is_sent_again_under_the_same_
     # The unacknowledged message comes back after the visibility timeout, to a worker that
     # starts; it claims the delivery once the dead attempt's lease has run out.
     time.sleep(max(0.0, posted_at + max(visibility, lease) + 1 - time.monotonic()))
-    processes.start_worker(redis_url=broker, database_url=database_url, env=env)
+    processes.start_worker(redis_url=shared_broker, database_url=database_url, env=env)
     [row] = finished_deliveries(processes, subscription_id, 1)
 
     assert (row.status, row.attempts) == (CallStatus.SUCCEEDED, 2)
@@ -189,7 +164,7 @@ def test_an_event_whose_worker_was_killed_mid_post_is_sent_again_under_the_same_
 
 # --- A lost message -------------------------------------------------------------------------------
 def test_events_whose_messages_never_reached_the_broker_are_sent_by_the_sweep(
-    processes, broker, database_url, listener, monkeypatch
+    processes, shared_broker, database_url, listener, monkeypatch
 ):
     def broker_down(call_id):
         raise OperationalError("Error 111 connecting. Connection refused.")
@@ -202,11 +177,11 @@ def test_events_whose_messages_never_reached_the_broker_are_sent_by_the_sweep(
     assert [(row.status, row.dispatched_at) for row in rows] == [(CallStatus.PENDING, None)] * 3
 
     processes.start_worker(
-        redis_url=broker,
+        redis_url=shared_broker,
         database_url=database_url,
         env={**WORKER_ENV, "TIER2_OUTBOX_REDISPATCH_AFTER_SECONDS": "0"},
     )
-    with Connection(broker) as connected:  # the periodic sweep, as beat would send it
+    with Connection(shared_broker) as connected:  # the periodic sweep, as beat would send it
         redispatch_outbox.apply_async(connection=connected, ignore_result=True)
     rows = finished_deliveries(processes, subscription_id, 3)
 
