@@ -80,7 +80,7 @@ def ticket_for(user, ticket_id: int) -> FlowTicket:
     """The ticket with its machine, if the user may open it; raises Ticket.DoesNotExist or
     TransitionForbidden (an agent opening a ticket outside their flows or site, or a system
     client: those read tickets through the TMF621 API, they do not work them in the console)."""
-    if roles.is_system(user) and not (roles.sees_every_ticket(user) or roles.is_agent(user)):
+    if roles.is_system(user) and not roles.works_in_console(user):
         raise TransitionForbidden(_("System clients read tickets through the TMF621 API."))
     ticket = Ticket.objects.select_related(
         "service__customer", "site", "assignee", "gamas_incident", "previous_ticket", "campaign"

@@ -454,9 +454,16 @@ TIER2_API_RATES = {
     # Each TMF621 client (a user: a system client or a person) has a budget of its own.
     "tmf": os.environ.get("TIER2_API_RATE_TMF", "").strip() or "1200/min",
 }
+
+
+def is_rate(value: str) -> bool:
+    """DRF's rate format: a count per s, min, hour or day (`600/min`)."""
+    count, _slash, period = value.partition("/")
+    return count.isdigit() and period[:1] in {"s", "m", "h", "d"}
+
+
 for _scope, _rate in TIER2_API_RATES.items():
-    _count, _slash, _period = _rate.partition("/")
-    if not _count.isdigit() or _period[:1] not in {"s", "m", "h", "d"}:
+    if not is_rate(_rate):
         raise ImproperlyConfigured(f"TIER2_API_RATE_{_scope.upper()} must look like 600/min.")
 
 
@@ -467,8 +474,7 @@ def rate_map(value: str) -> dict[str, str]:
         if not item.strip():
             continue
         name, _equals, rate = item.partition("=")
-        count, _slash, period = rate.strip().partition("/")
-        if not name.strip() or not count.isdigit() or period[:1] not in {"s", "m", "h", "d"}:
+        if not name.strip() or not is_rate(rate.strip()):
             raise ImproperlyConfigured(
                 "TIER2_TMF_CLIENT_RATES must look like crm=3000/min,partner=300/min."
             )

@@ -14,16 +14,7 @@ from ..flows.gamas import incident_managers
 
 def is_staff_role(user) -> bool:
     """An agent, supervisor, Support or admin (a user with no role sees nothing)."""
-    return bool(
-        user
-        and user.is_authenticated
-        and (
-            roles.is_agent(user)
-            or roles.is_supervisor(user)
-            or roles.is_support(user)
-            or roles.is_admin(user)
-        )
-    )
+    return bool(user and user.is_authenticated and roles.works_in_console(user))
 
 
 class StaffRole(BasePermission):
