@@ -352,7 +352,7 @@ def create_trouble_ticket(*, actor, data) -> tuple[FlowTicket, bool]:
                 )
             return ticket, False
         for text in report.notes:
-            _append_note(ticket, actor, text)
+            add_note(ticket_id=ticket.pk, author=actor, text=text)
     return ticket, True
 
 
@@ -563,12 +563,6 @@ def _receive(report: _Report, actor) -> tuple[FlowTicket, bool]:
 
 
 # --- Notes ----------------------------------------------------------------------------------------
-def _append_note(ticket, actor, text: str) -> None:
-    """A note from the client, through the one door for notes (`add_note`: the ticket's agent,
-    Support, a supervisor, or a system client on a ticket it may see)."""
-    add_note(ticket_id=ticket.pk, author=actor, text=text)
-
-
 def _existing_note_ids(ticket) -> dict[str, str]:
     """The ids the resource gives the ticket's notes and contact attempts, with their text."""
     notes = Note.objects.filter(ticket=ticket).values_list("pk", "text")
@@ -618,7 +612,7 @@ def patch_trouble_ticket(*, actor, ticket_id: int, patch) -> FlowTicket:
         _check_note_ids(ticket, changes.notes)
         for _index, item in changes.notes:
             if item.get("id") in (None, ""):
-                _append_note(ticket, actor, item["text"].strip())
+                add_note(ticket_id=ticket.pk, author=actor, text=item["text"].strip())
         if changes.priority is not None and changes.priority != ticket.priority:
             shown_same = changes.severity_only and ticket.priority in tmf.priorities_of_severity(
                 tmf.SEVERITY_NAMES[changes.priority]
