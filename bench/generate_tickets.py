@@ -3,8 +3,10 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tier2_bench \\
         .venv/bin/python bench/generate_tickets.py --tickets 1000000
 
-Creates customers and their lines, a few gamas incidents, bench agents (`bench-agent-PST-01`,
-the names `bench/claim_rate.py` uses) plus the demo users of `manage.py load_demo`, then N
+Creates lines and their customers (one each, as the line directory
+`integrations/adapters/lines.py` has them, so the stubs agree), a few gamas incidents on their
+OLTs, bench agents (`bench-agent-PST-01`, the names `bench/claim_rate.py` uses) plus the demo
+users of `manage.py load_demo`, then N
 tickets: created over the last --days, most closed (with closing code, agent and close time),
 the rest open in every state of their flow's machine, with SLA deadlines and marks, NOSSA
 numbers, Fresh Lapul links to an earlier close on the same line, and gamas children in their
@@ -309,60 +311,46 @@ def ensure_agents(per_site: int) -> tuple[dict, dict]:
 def make_world(connection, *, services: int, rng: random.Random, agents_per_site: int, log):
     from django.contrib.auth import get_user_model
 
-    from tickets.management.commands.load_demo import (
-        AREAS,
-        EMAIL_DOMAINS,
-        PACKAGES,
-        ensure_demo_campaigns,
-        person_name,
-        phone_number,
-        random_network,
-        street_address,
-    )
+    from integrations.adapters.lines import SERVICE_NUMBER_PREFIXES
+    from integrations.adapters.lines import line as directory_line
+    from tickets.management.commands.load_demo import ensure_demo_campaigns
     from tickets.models import Customer, GamasIncident, Service, Site
 
     agents, demo_agents = ensure_agents(agents_per_site)
     campaigns = {
         flow: [campaign.pk for campaign in items] for flow, items in ensure_demo_campaigns().items()
     }
-    customer_count = max(1, int(services * 0.85))
-    customer_ids = reserve_ids(connection, Customer, customer_count)
-    customers = []
-    for pk in customer_ids:
-        first, last = person_name(rng)
-        area = AREAS[pk % len(AREAS)]
-        email = ""
-        if rng.random() < 0.6:
-            email = f"{first}.{last}{pk % 1000}@{rng.choice(EMAIL_DOMAINS)}".lower()
+    # One customer per line, and both as the line directory (which the stubs answer from) has
+    # them, so a generated ticket, I-SISKA and a gamas incident on its OLT agree.
+    customer_ids = reserve_ids(connection, Customer, services)
+    service_ids = reserve_ids(connection, Service, services)
+    customers, lines = [], []
+    by_olt: dict[str, list[int]] = defaultdict(list)
+    for customer_id, pk in zip(customer_ids, service_ids, strict=True):
+        # prefix + 8 digits from 10000000: never the demo numbers (prefix + "00" + 6 digits).
+        found = directory_line(f"{rng.choice(SERVICE_NUMBER_PREFIXES)}{10_000_000 + pk:08d}")
         customers.append(
             {
-                "id": pk,
-                "name": f"{first} {last}",
-                "phone": phone_number(rng),
-                "email": email,
-                "address": street_address(rng, area),
+                "id": customer_id,
+                "name": found.customer_name,
+                "phone": found.phone,
+                "email": found.email,
+                "address": found.address,
             }
         )
-    service_ids = reserve_ids(connection, Service, services)
-    lines = []
-    by_olt: dict[str, list[int]] = defaultdict(list)
-    for index, pk in enumerate(service_ids):
-        area = rng.choice(AREAS)
-        olt, odp = random_network(rng, area)
-        # prefix + 8 digits from 10000000: never the demo numbers (prefix + "00" + 6 digits).
         lines.append(
             {
                 "id": pk,
-                "service_number": f"{area.prefix}{10_000_000 + pk:08d}",
-                "customer_id": customer_ids[index % len(customer_ids)],
-                "package": rng.choice(PACKAGES),
-                "address": street_address(rng, area),
-                "sto": area.sto,
-                "olt": olt,
-                "odp": odp,
+                "service_number": found.service_number,
+                "customer_id": customer_id,
+                "package": found.package.name,
+                "address": found.address,
+                "sto": found.sto,
+                "olt": found.olt,
+                "odp": found.odp,
             }
         )
-        by_olt[olt].append(pk)
+        by_olt[found.olt].append(pk)
     from django.db import transaction
 
     with transaction.atomic():

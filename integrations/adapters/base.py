@@ -14,15 +14,17 @@ This module holds what the stubs have in common:
 - the stubs' *effect ledger* (:class:`EffectLedger`): every write is counted per idempotency key,
   in process memory or in Redis where another process (a test, a benchmark) can read it. A write
   repeated with a key already seen is not applied again, as a real idempotent API would do, but
-  it is counted as a repeat;
+  it is counted as a repeat. The ledger also holds the answers a stub was told to give about
+  one line instead of the line directory's (:meth:`EffectLedger.configure_answer`);
 - :func:`rng_for`: a random generator seeded from a digest of its keys, so the same service
   number gives the same answer in every process ("same request twice, same answer");
 - idempotent references: a mutating call's id is derived from its idempotency key, so a
   redelivered call names the same external effect instead of creating a second one;
 - :func:`to_jsonable`: responses as JSON-ready values, for logs and outbox rows;
-- the fake world: for one service number, every stub tells the same story (the same area, the
-  same package, the same ONT, the same line fault), the way the real systems agree about one
-  customer.
+- the fake world's equipment: for one service number, every stub tells the same story (the
+  same ONT, the same line fault), the way the real systems agree about one customer; the
+  customer, the address, the package and the network codes come from the line directory
+  (``lines.py``).
 
 Domain words used across the package:
 
@@ -44,6 +46,7 @@ import dataclasses
 import functools
 import hashlib
 import inspect
+import json
 import random
 import re
 import threading
@@ -158,7 +161,19 @@ class EffectLedger(abc.ABC):
 
     @abc.abstractmethod
     def clear(self) -> None:
-        """Forget every count."""
+        """Forget every count and every configured answer."""
+
+    # Configured answers: a stub told to answer otherwise about one subject (a service number)
+    # than the line directory does, the way a real system sometimes disagrees with the others.
+
+    @abc.abstractmethod
+    def configure_answer(self, app: str, subject: str, **fields: str) -> None:
+        """From now on, the stub of ``app`` answers these fields about ``subject`` (for I-SISKA:
+        ``customer_name``, ``phone``, ``address``); with no fields, it answers as before."""
+
+    @abc.abstractmethod
+    def configured_answer(self, app: str, subject: str) -> dict[str, str]:
+        """The fields configured for ``subject`` (empty when none are)."""
 
 
 class MemoryLedger(EffectLedger):
@@ -167,6 +182,7 @@ class MemoryLedger(EffectLedger):
     def __init__(self) -> None:
         self._writes: dict[tuple[str, str], int] = {}
         self._lost: dict[tuple[str, str], int] = {}
+        self._answers: dict[tuple[str, str], dict[str, str]] = {}
         self._lock = threading.Lock()
 
     def record_write(self, app: str, idempotency_key: str) -> int:
@@ -191,6 +207,18 @@ class MemoryLedger(EffectLedger):
         with self._lock:
             self._writes.clear()
             self._lost.clear()
+            self._answers.clear()
+
+    def configure_answer(self, app: str, subject: str, **fields: str) -> None:
+        with self._lock:
+            if fields:
+                self._answers[app, subject] = dict(fields)
+            else:
+                self._answers.pop((app, subject), None)
+
+    def configured_answer(self, app: str, subject: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._answers.get((app, subject), {}))
 
 
 class RedisLedger(EffectLedger):
@@ -198,8 +226,10 @@ class RedisLedger(EffectLedger):
 
     Keys are ``<prefix>:w:<app>/<idempotency key>`` (writes) and ``<prefix>:l:<app>/<key>``
     (lost replies); each expires ``ttl_seconds`` after its last write, so a long-running stack
-    does not accumulate them. A Redis error makes the stub's call fail as unavailable (the
-    simulated application could not record the write, so it did not apply it).
+    does not accumulate them. A configured answer is a JSON object at
+    ``<prefix>:a:<app>/<subject>`` and stays until it is removed or the ledger cleared. A Redis
+    error makes the stub's call fail as unavailable (the simulated application could not record
+    the write, so it did not apply it; or it could not read its own record).
     """
 
     def __init__(self, url: str, prefix: str, *, ttl_seconds: int = 86_400) -> None:
@@ -259,6 +289,22 @@ class RedisLedger(EffectLedger):
         keys = list(self.client.scan_iter(match=f"{self.prefix}:*", count=1000))
         for start in range(0, len(keys), 500):
             self.client.delete(*keys[start : start + 500])
+
+    def configure_answer(self, app: str, subject: str, **fields: str) -> None:
+        key = f"{self.prefix}:a:{app}/{subject}"
+        if fields:
+            self.client.set(key, json.dumps(fields, sort_keys=True))
+        else:
+            self.client.delete(key)
+
+    def configured_answer(self, app: str, subject: str) -> dict[str, str]:
+        import redis
+
+        try:
+            stored = self.client.get(f"{self.prefix}:a:{app}/{subject}")
+        except redis.RedisError as problem:
+            raise AdapterUnavailable(f"stub effect ledger unreachable: {problem}") from problem
+        return json.loads(stored) if stored else {}
 
 
 def effect_ledger(url: str = "", prefix: str = "tier2:stub-effects") -> EffectLedger:
@@ -514,93 +560,12 @@ def to_jsonable(obj: Any) -> Any:
 
 
 # --- The fake world ---------------------------------------------------------------------------
-# Several stubs describe the same customer from different angles. These functions are the one
-# place that decides the customer's facts, so I-SISKA, E-payment, Webcare, Ibooster, ACS and
-# Minitools agree with one another about any service number.
+# Several stubs describe the same line from different angles. Who the customer is, where the
+# line is and what it subscribes to come from the line directory (``lines.py``); what the
+# technical stubs (Ibooster, ACS, Minitools, NOSSA) share about the equipment and its fault is
+# decided here, so they agree with one another about any service number.
 
 _WORLD = "world"
-_POOL_SIZE = 5000
-_SERVICE_NUMBER_PREFIXES = ("1311", "1221", "1521", "1621")
-
-
-def pooled_service_number(rng: random.Random) -> str:
-    """A service number from a fixed pool of fake customers.
-
-    Pulled tickets and callback records draw from the pool rather than from all 10^12 numbers,
-    so the same customer comes back (Fresh Lapul) and neighbours share an ODP (Gamas).
-    """
-    index = rng.randrange(_POOL_SIZE)
-    customer = rng_for(_WORLD, "pool", index)
-    return customer.choice(_SERVICE_NUMBER_PREFIXES) + random_digits(customer, 8)
-
-
-def mobile_phone(rng: random.Random) -> str:
-    """An Indonesian mobile number, e.g. ``081234567890``."""
-    return rng.choice(("0811", "0812", "0813", "0821", "0852", "0857", "0878")) + random_digits(
-        rng, 8
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkArea:
-    """Where a line hangs in the access network: exchange, OLT and street box."""
-
-    city: str
-    sto: str
-    olt: str
-    odp: str
-
-
-_STOS = (
-    ("Malang", "MLG"),
-    ("Malang", "BLB"),
-    ("Malang", "DNO"),
-    ("Jakarta Pusat", "GMB"),
-    ("Jakarta Selatan", "KBY"),
-    ("Bandung", "TLM"),
-)
-
-
-def network_area(service_number: str) -> NetworkArea:
-    """Six exchanges, three OLTs each, eight ODPs per OLT: enough overlap for gamas incidents."""
-    rng = rng_for(_WORLD, "area", service_number)
-    city, sto = rng.choice(_STOS)
-    olt_no = rng.randint(1, 3)
-    odp_no = rng.randint(1, 8)
-    return NetworkArea(
-        city=city,
-        sto=sto,
-        olt=f"GPON{olt_no:02d}-D5-{sto}",
-        odp=f"ODP-{sto}-FA/{olt_no}{odp_no:02d}",
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Package:
-    """An IndiHome package: 1P is internet only, 2P adds phone or TV, 3P has all three."""
-
-    name: str
-    speed_mbps: int
-    monthly_fee_idr: int
-    has_phone: bool
-    has_tv: bool
-
-
-PACKAGES = (
-    Package("IndiHome 1P Internet 30 Mbps", 30, 280_000, has_phone=False, has_tv=False),
-    Package("IndiHome 1P Internet 50 Mbps", 50, 330_000, has_phone=False, has_tv=False),
-    Package("IndiHome 2P Internet + Phone 30 Mbps", 30, 315_000, has_phone=True, has_tv=False),
-    Package("IndiHome 2P Internet + TV 50 Mbps", 50, 395_000, has_phone=False, has_tv=True),
-    Package("IndiHome 3P Internet + TV + Phone 50 Mbps", 50, 445_000, has_phone=True, has_tv=True),
-    Package(
-        "IndiHome 3P Internet + TV + Phone 100 Mbps", 100, 585_000, has_phone=True, has_tv=True
-    ),
-)
-SPEED_TIERS_MBPS = (30, 50, 100, 200, 300)
-
-
-def subscribed_package(service_number: str) -> Package:
-    return rng_for(_WORLD, "package", service_number).choice(PACKAGES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,11 @@ from .base import (
     Receipt,
     Stub,
     minute_bucket,
-    mobile_phone,
-    pooled_service_number,
     require_limit,
     require_match,
     require_text,
 )
+from .lines import line, pooled_service_number
 
 RECORD_ID_RE = re.compile(r"CB\d{10}")
 
@@ -105,16 +104,18 @@ class CallbackStub(Stub, CallbackAdapter):
         """The minute's records, in (time, id) order."""
         rng = self._rng("records", minute.isoformat())
         number = int(minute.timestamp()) // 60 % 10**8
-        records = [
-            CallbackRecord(
-                record_id=f"CB{number:08d}{slot:02d}",
-                service_number=pooled_service_number(rng),
-                caller_phone=mobile_phone(rng),
-                reason=rng.choice(_REASONS),
-                recorded_at=minute + timedelta(seconds=rng.randrange(60)),
+        records = []
+        for slot in range(rng.randint(0, 3)):
+            service_number = pooled_service_number(rng)
+            records.append(
+                CallbackRecord(
+                    record_id=f"CB{number:08d}{slot:02d}",
+                    service_number=service_number,
+                    caller_phone=line(service_number).phone,  # the customer called from it
+                    reason=rng.choice(_REASONS),
+                    recorded_at=minute + timedelta(seconds=rng.randrange(60)),
+                )
             )
-            for slot in range(rng.randint(0, 3))
-        ]
         return sorted(records, key=lambda record: (record.recorded_at, record.record_id))
 
     def mark_done(self, *, record_id: str, outcome: str, idempotency_key: str) -> Receipt:

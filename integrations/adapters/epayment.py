@@ -11,7 +11,8 @@ import abc
 from dataclasses import dataclass
 from datetime import date
 
-from .base import Adapter, Stub, require_service_number, subscribed_package
+from .base import Adapter, Stub, require_service_number
+from .lines import line
 
 BILL_DUE_DAY = 20
 BILL_HISTORY_MONTHS = 6
@@ -82,7 +83,7 @@ class EpaymentStub(Stub, EpaymentAdapter):
 
     def _bills(self, service_number: str) -> list[Bill]:
         today = self._today()
-        fee = subscribed_package(service_number).monthly_fee_idr
+        fee = line(service_number).package.monthly_fee_idr
         owner = self._rng("arrears", service_number)
         months_in_arrears = owner.randint(1, 3) if owner.random() < ARREARS_SHARE else 0
         months = _months_back(today, BILL_HISTORY_MONTHS)

@@ -20,8 +20,8 @@ from .base import (
     customer_ont,
     line_condition,
     require_service_number,
-    subscribed_package,
 )
+from .lines import line
 
 # ONT received power below this is out of spec: the line works but is slow or unstable.
 ONT_RX_POWER_FLOOR_DBM = -24.0
@@ -109,7 +109,7 @@ class IboosterStub(Stub, IboosterAdapter):
         if not isinstance(days, int) or not 1 <= days <= MAX_USAGE_DAYS:
             raise AdapterRejected(f"days must be within 1..{MAX_USAGE_DAYS}, got {days!r}")
         down_since = self._down_since(service_number)
-        speed = subscribed_package(service_number).speed_mbps
+        speed = line(service_number).package.speed_mbps
         history = []
         for back in range(days, 0, -1):
             day = self._today() - timedelta(days=back)

@@ -16,11 +16,10 @@ from .base import (
     Stub,
     customer_ont,
     line_condition,
-    network_area,
     require_choice,
     require_service_number,
-    subscribed_package,
 )
+from .lines import line
 
 # Changes an agent may make; each names what Minitools does on the OLT.
 NETWORK_CHANGES = ("resync_profile", "reset_port", "rebind_ont")
@@ -99,7 +98,7 @@ class MinitoolsStub(Stub, MinitoolsAdapter):
 
     def _review(self, service_number: str) -> NetworkReview:
         rng = self._rng("olt", service_number)
-        package_speed = subscribed_package(service_number).speed_mbps
+        package_speed = line(service_number).package.speed_mbps
         condition = line_condition(service_number)
         issues: tuple[str, ...] = ()
         suggested = None
@@ -114,7 +113,7 @@ class MinitoolsStub(Stub, MinitoolsAdapter):
             issues = ("ONU tidak terdeteksi di port OLT",)
         return NetworkReview(
             service_number=service_number,
-            olt=network_area(service_number).olt,
+            olt=line(service_number).olt,
             port=f"1/1/{rng.randint(1, 16)}/{rng.randint(1, 16)}",
             onu_id=rng.randint(1, 128),
             ont_serial=customer_ont(service_number).serial,

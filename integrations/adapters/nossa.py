@@ -24,12 +24,12 @@ from .base import (
     Stub,
     line_condition,
     minute_bucket,
-    pooled_service_number,
     require_limit,
     require_match,
     require_service_number,
     require_text,
 )
+from .lines import pooled_service_number
 
 NOSSA_NUMBER_RE = re.compile(r"IN\d{8}")
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
-from .base import SPEED_TIERS_MBPS, Adapter, Stub, require_service_number, subscribed_package
+from .base import Adapter, Stub, require_service_number
+from .lines import SPEED_TIERS_MBPS, line
 
 # Price difference per Mbps step, in rupiah a month, for speed upgrades.
 _UPGRADE_IDR_PER_MBPS = 1_500
@@ -51,7 +52,7 @@ class WebcareStub(Stub, WebcareAdapter):
     def offers(self, *, service_number: str) -> list[Offer]:
         self._call("offers")
         require_service_number(service_number)
-        package = subscribed_package(service_number)
+        package = line(service_number).package
         upgrades = [
             Offer(
                 code=f"UPG-{speed}M",

@@ -26,8 +26,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from integrations.adapters.base import AdapterRejected, pooled_service_number
+from integrations.adapters.base import AdapterRejected
 from integrations.adapters.callback import CallbackStub
+from integrations.adapters.lines import pooled_service_number
 from integrations.adapters.nossa import NossaStub, NossaTicket
 
 FEED_CLASS = "tests.integrations.feeds.FakeNossaFeed"

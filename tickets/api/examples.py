@@ -116,7 +116,7 @@ _TICKET = {
     "sla_status": "ok",
     "site": "PST",
     "service_number": "131100012341",
-    "customer_name": "Siti Rahayu",
+    "customer_name": "Irfan Tanjung",
     "category": "INTERNET",
     "summary": "No internet, LOS light red",
     "source_system": "nossa",
@@ -142,11 +142,11 @@ NOSSA_PUSH = [
         value={
             "nossa_number": "IN16672489",
             "service_number": "131100012341",
-            "customer_name": "Siti Rahayu",
-            "phone": "081234567890",
-            "sto": "STO-KBL",
-            "olt": "OLT-KBL-01",
-            "odp": "ODP-KBL-015",
+            "customer_name": "Irfan Tanjung",
+            "phone": "082142040073",
+            "sto": "KBY",
+            "olt": "OLT-KBY-02",
+            "odp": "ODP-KBY-FAC/011",
             "category": "INTERNET",
             "summary": "No internet, LOS light red",
         },
@@ -178,6 +178,40 @@ NOSSA_PUSH = [
     ),
 ]
 
+_CALLBACK_TICKET = {
+    **_TICKET,
+    "flow": "callback",
+    "category": "",
+    "summary": "Customer asked to be called back about slow internet",
+    "source_system": "callback",
+    "source_ref": "CB2941730401",
+    "nossa_number": "",
+}
+
+CALLBACK_PUSH = [
+    OpenApiExample(
+        "A Callback record for a line I-SISKA knows",
+        request_only=True,
+        value={
+            "record_id": "CB2941730401",
+            "service_number": "131100012341",
+            "summary": "Customer asked to be called back about slow internet",
+        },
+    ),
+    OpenApiExample(
+        "Created",
+        response_only=True,
+        status_codes=["201"],
+        value={"created": True, "ticket": _CALLBACK_TICKET},
+    ),
+    OpenApiExample(
+        "Pushed again: the same ticket",
+        response_only=True,
+        status_codes=["200"],
+        value={"created": False, "ticket": _CALLBACK_TICKET},
+    ),
+]
+
 IVR_REPORT = [
     OpenApiExample(
         "A caller from an outage area",
@@ -185,11 +219,11 @@ IVR_REPORT = [
         value={
             "call_id": "IVR-20250602-000123",
             "service_number": "131100012341",
-            "customer_name": "Siti Rahayu",
-            "phone": "081234567890",
-            "sto": "STO-KBL",
-            "olt": "OLT-KBL-01",
-            "odp": "ODP-KBL-015",
+            "customer_name": "Irfan Tanjung",
+            "phone": "082142040073",
+            "sto": "KBY",
+            "olt": "OLT-KBY-02",
+            "odp": "ODP-KBY-FAC/011",
             "summary": "Internet down since this morning",
         },
     ),

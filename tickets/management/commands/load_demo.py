@@ -19,7 +19,11 @@ last days, so queues, SLA clocks and timelines look lived in.
 Demo rows are recognised by their service numbers: every demo line's number starts with one of
 `DEMO_SERVICE_PREFIXES` (the bench generator in `bench/` never uses those).
 
-The name lists, `DEMO_USERS` / `ensure_demo_users` and the path planner are also used by
+Every demo line, and its customer, is a line of the line directory
+(`integrations/adapters/lines.py`), which the stubs answer from too: a demo ticket, I-SISKA and
+Minitools agree about its customer, address, package, OLT and ODP (see `pick_demo_lines`).
+
+`DEMO_USERS` / `ensure_demo_users` and the path planner are also used by
 `bench/generate_tickets.py`.
 """
 
@@ -28,8 +32,8 @@ from __future__ import annotations
 import heapq
 import random
 import time
-import zlib
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,6 +47,9 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from integrations.adapters.base import customer_ont
+from integrations.adapters.lines import SERVICE_NUMBER_PREFIXES
+from integrations.adapters.lines import line as directory_line
 from integrations.models import AdapterCall
 from tickets import services, sla, stats
 from tickets.flows import FLOWS, as_flow
@@ -150,103 +157,73 @@ def demo_user_table() -> str:
     return "\n".join(lines)
 
 
-# --- The fake world: names, places, lines -----------------------------------------------------
-FIRST_NAMES = (
-    "Budi", "Siti", "Agus", "Dewi", "Rudi", "Sri", "Andi", "Rina", "Hendra", "Wati", "Joko",
-    "Nur", "Eko", "Ratna", "Dedi", "Yuni", "Bambang", "Indah", "Fajar", "Lestari", "Ahmad",
-    "Putri", "Dimas", "Ayu", "Rizky", "Fitri", "Hadi", "Maya", "Teguh", "Wulan", "Arif",
-    "Intan", "Bayu", "Kartika", "Irfan", "Diah", "Yusuf", "Anisa", "Slamet", "Endang",
-    "Gilang", "Novi", "Taufik", "Mega", "Hasan", "Yanti", "Reza", "Sari", "Wahyu", "Desi",
-)  # fmt: skip
-LAST_NAMES = (
-    "Santoso", "Wijaya", "Saputra", "Pratama", "Hidayat", "Kusuma", "Setiawan", "Nugroho",
-    "Wibowo", "Siregar", "Nasution", "Harahap", "Simanjuntak", "Lubis", "Susanto", "Gunawan",
-    "Kurniawan", "Purnomo", "Rahmawati", "Handayani", "Sulistyo", "Prasetyo", "Suryadi",
-    "Halim", "Tanjung", "Sihombing", "Hutapea", "Firmansyah", "Ramadhan", "Maulana",
-    "Utomo", "Permana", "Syahputra", "Anggraini", "Wahyudi", "Hakim", "Effendi", "Sitompul",
-)  # fmt: skip
-STREETS = (
-    "Jl. Merdeka", "Jl. Jend. Sudirman", "Jl. Diponegoro", "Jl. Gatot Subroto", "Jl. Ahmad Yani",
-    "Jl. Pahlawan", "Jl. Veteran", "Jl. Imam Bonjol", "Jl. Kartini", "Jl. Gajah Mada",
-    "Jl. Hayam Wuruk", "Jl. Melati", "Jl. Mawar", "Jl. Kenanga", "Jl. Anggrek", "Jl. Cempaka",
-    "Jl. Flamboyan", "Jl. Soekarno Hatta", "Jl. Ijen", "Jl. Kawi", "Jl. Semeru", "Jl. Bromo",
-    "Jl. Rajawali", "Jl. Garuda", "Jl. Pemuda", "Jl. Cendana", "Jl. Dr. Wahidin",
-    "Jl. Pattimura", "Jl. Teuku Umar", "Jl. Sultan Agung", "Gg. Mangga", "Perum Griya Asri Blok C",
-)  # fmt: skip
-EMAIL_DOMAINS = ("gmail.com", "gmail.com", "yahoo.co.id", "outlook.com", "telkom.net")
-PHONE_PREFIXES = ("0811", "0812", "0813", "0821", "0822", "0852", "0857", "0878", "0896")
-PACKAGES = (
-    "IndiHome 30 Mbps", "IndiHome 50 Mbps", "IndiHome 100 Mbps", "IndiHome 30 Mbps + UseeTV",
-    "IndiHome 50 Mbps + UseeTV", "IndiHome 100 Mbps + UseeTV", "IndiHome 20 Mbps (2P)",
-    "IndiHome 200 Mbps",
-)  # fmt: skip
+# --- The fake world: lines, from the line directory ------------------------------------------
+# Every demo line is a line of the directory (`integrations/adapters/lines.py`): its customer,
+# address, package and network codes are the ones I-SISKA and the other stubs give for its
+# number. Demo service numbers are a regional prefix, "00" and 6 digits; the bench generator and
+# the stubs' customer pool use the prefix and 8 digits from 10000000, so they never meet.
+DEMO_SERVICE_PREFIXES = tuple(f"{prefix}00" for prefix in SERVICE_NUMBER_PREFIXES)
+DEMO_NUMBERS_PER_PREFIX = 999_999
 
-
-class Area(NamedTuple):
-    """An exchange area (STO) and where it is; its lines' numbers start with `prefix`."""
-
-    sto: str
-    district: str
-    city: str
-    prefix: str
-
-
-AREAS = (
-    Area("GBR", "Gambir", "Jakarta Pusat", "1311"),
-    Area("CPP", "Cempaka Putih", "Jakarta Pusat", "1311"),
-    Area("KBY", "Kebayoran Baru", "Jakarta Selatan", "1311"),
-    Area("TBE", "Tebet", "Jakarta Selatan", "1311"),
-    Area("JTN", "Jatinegara", "Jakarta Timur", "1311"),
-    Area("DPK", "Pancoran Mas", "Depok", "1311"),
-    Area("KBL", "Kebalen", "Surabaya", "1221"),
-    Area("RKT", "Rungkut", "Surabaya", "1221"),
-    Area("BLB", "Blimbing", "Malang", "1221"),
-    Area("KLJ", "Klojen", "Malang", "1221"),
-    Area("SWJ", "Sawojajar", "Malang", "1221"),
-    Area("KPO", "Kepanjen", "Malang", "1221"),
-)
-AREA_BY_STO = {area.sto: area for area in AREAS}
-# Demo service numbers: prefix + "00" + 6 digits. The bench generator uses prefix + 8 digits
-# starting 1-9, so the two never meet.
-DEMO_SERVICE_PREFIXES = tuple(sorted({f"{area.prefix}00" for area in AREAS}))
-
-# The two demo outages: one still open, one recovered (its reports are being verified).
+# The two demo outages: one still open, one recovered (its reports are being verified). Both
+# codes are the directory's; the ODP lies on OLT-BLB-02, away from the open outage.
 OPEN_OUTAGE = ("olt", "OLT-KBL-02", "KBL")
 RECOVERED_OUTAGE = ("odp", "ODP-BLB-FAD/007", "BLB")
+SPARE_LINES = 40  # lines with no ticket yet, for trying arrivals by hand
 
 
-def person_name(rng: random.Random) -> tuple[str, str]:
-    return rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+def demo_numbers() -> Iterator[str]:
+    """The demo range in order, the regional prefixes taking turns."""
+    for sequence in range(1, DEMO_NUMBERS_PER_PREFIX + 1):
+        for prefix in DEMO_SERVICE_PREFIXES:
+            yield f"{prefix}{sequence:06d}"
 
 
-def phone_number(rng: random.Random) -> str:
-    return f"{rng.choice(PHONE_PREFIXES)}{rng.randint(10_000_000, 99_999_999)}"
-
-
-def street_address(rng: random.Random, area: Area) -> str:
-    return (
-        f"{rng.choice(STREETS)} No. {rng.randint(1, 180)}, RT {rng.randint(1, 12):03d}/"
-        f"RW {rng.randint(1, 9):03d}, {area.district}, {area.city}"
+def create_lines(numbers: list[str]) -> list[Service]:
+    """Lines and their customers (one each) for these numbers, as the line directory has them."""
+    lines = [directory_line(number) for number in numbers]
+    customers = Customer.objects.bulk_create(
+        Customer(name=found.customer_name, phone=found.phone, email=found.email,
+                 address=found.address)
+        for found in lines
+    )  # fmt: skip
+    return Service.objects.bulk_create(
+        Service(
+            service_number=found.service_number,
+            customer=customer,
+            package=found.package.name,
+            address=found.address,
+            sto=found.sto,
+            olt=found.olt,
+            odp=found.odp,
+        )
+        for found, customer in zip(lines, customers, strict=True)
     )
 
 
-def olt_code(sto: str, number: int) -> str:
-    return f"OLT-{sto}-{number:02d}"
-
-
-def odp_code(sto: str, letter: str, number: int) -> str:
-    return f"ODP-{sto}-FA{letter}/{number:03d}"
-
-
-def random_network(rng: random.Random, area: Area) -> tuple[str, str]:
-    """An OLT and ODP in the area, never inside one of the demo outages."""
-    olt = olt_code(area.sto, rng.randint(1, 4))
-    odp = odp_code(area.sto, rng.choice("ABCDEFGH"), rng.randint(1, 40))
-    if olt == OPEN_OUTAGE[1]:
-        olt = olt_code(area.sto, 1)
-    if odp == RECOVERED_OUTAGE[1]:
-        odp = odp_code(area.sto, "D", 8)
-    return olt, odp
+def pick_demo_lines(needs: dict[str, int]) -> dict[str, list[str]]:
+    """Demo numbers for each kind of line: `open_outage` (on the open outage's OLT),
+    `recovered_outage` (on the recovered outage's ODP) and `general` (in neither); the first
+    ones of the demo range that the line directory places there, so a load picks the same."""
+    wanted = {
+        "open_outage": {OPEN_OUTAGE[0]: OPEN_OUTAGE[1]},
+        "recovered_outage": {RECOVERED_OUTAGE[0]: RECOVERED_OUTAGE[1]},
+    }
+    picked: dict[str, list[str]] = {kind: [] for kind in needs}
+    outages = (OPEN_OUTAGE[1], RECOVERED_OUTAGE[1])
+    for number in demo_numbers():
+        found = directory_line(number)
+        kind = "general"
+        for candidate, where in wanted.items():
+            if all(getattr(found, level) == code for level, code in where.items()):
+                kind = candidate
+        if kind == "general" and {found.olt, found.odp} & set(outages):
+            continue
+        if len(picked.get(kind, ())) < needs.get(kind, 0):
+            picked[kind].append(number)
+        if all(len(picked[kind]) >= count for kind, count in needs.items()):
+            return picked
+    raise CommandError(f"The demo range holds too few lines for {dict(needs)}.")
 
 
 def nossa_number(sequence: int) -> str:
@@ -615,73 +592,22 @@ class DemoLoader:
         job.arrival_flow = Flow.NOSSA if job.number % 2 else Flow.CALLBACK
 
     def _make_world(self) -> None:
-        """~200 customers, and one line per demo ticket (plus spares), in the right areas."""
-        rng = self.rng
+        """One line per demo ticket (plus spares), each with its own customer, as the line
+        directory has them, in the areas the tickets' stories need."""
         needs = defaultdict(int)
         for job in self.jobs:
             needs[job.area] += 1
-        needs["general"] += 40  # lines with no ticket yet, for trying arrivals by hand
-        customers = []
-        for _number in range(200):
-            first, last = person_name(rng)
-            area = rng.choice(AREAS)
-            email = ""
-            if rng.random() < 0.7:
-                email = f"{first}.{last}{rng.randint(1, 99)}@{rng.choice(EMAIL_DOMAINS)}".lower()
-            customers.append(
-                Customer(
-                    name=f"{first} {last}",
-                    phone=phone_number(rng),
-                    email=email,
-                    address=street_address(rng, area),
-                )
-            )
-        customers = Customer.objects.bulk_create(customers)
-        lines = []
-        counter = 0
-        for area_kind in ("open_outage", "recovered_outage", "general"):
-            for _number in range(needs[area_kind]):
-                if area_kind == "open_outage":
-                    area = AREA_BY_STO[OPEN_OUTAGE[2]]
-                    olt = OPEN_OUTAGE[1]
-                    odp = odp_code(area.sto, rng.choice("ABC"), rng.randint(1, 30))
-                elif area_kind == "recovered_outage":
-                    area = AREA_BY_STO[RECOVERED_OUTAGE[2]]
-                    olt, odp = olt_code(area.sto, 1), RECOVERED_OUTAGE[1]
-                else:
-                    area = rng.choice(AREAS)
-                    olt, odp = random_network(rng, area)
-                customer = customers[counter % len(customers)]
-                counter += 1
-                lines.append(
-                    (
-                        area_kind,
-                        Service(
-                            service_number=f"{area.prefix}00{counter:06d}",
-                            customer=customer,
-                            package=rng.choice(PACKAGES),
-                            address=(
-                                customer.address
-                                if counter <= len(customers)
-                                else street_address(rng, area)
-                            ),
-                            sto=area.sto,
-                            olt=olt,
-                            odp=odp,
-                        ),
-                    )
-                )
-        created = Service.objects.bulk_create([service for _kind, service in lines])
-        pools = defaultdict(list)
-        for (kind, _unsaved), service in zip(lines, created, strict=True):
-            pools[kind].append(service)
+        needs["general"] += SPARE_LINES
+        picked = pick_demo_lines(dict(needs))
+        pools = {kind: create_lines(numbers) for kind, numbers in picked.items()}
         for pool in pools.values():
-            rng.shuffle(pool)
+            self.rng.shuffle(pool)
         for job in self.jobs:
             job.service = pools[job.area].pop()
             if job.history:
                 job.history.service = job.service
-        self.customer_count, self.service_count = len(customers), len(created)
+        self.service_count = sum(len(numbers) for numbers in picked.values())
+        self.customer_count = self.service_count  # one customer per line
 
     # -- walking one ticket --
     def _start(self, job: Job) -> bool:
@@ -892,7 +818,7 @@ class DemoLoader:
         return {
             "service_number": job.service.service_number,
             "status": status,
-            "onu_serial": f"ZTEG{zlib.crc32(job.service.service_number.encode()):08X}",
+            "onu_serial": customer_ont(job.service.service_number).serial,
             "ont_rx_power_dbm": round(self.rng.uniform(-23.5, -17), 2) if online else None,
             "olt_rx_power_dbm": round(self.rng.uniform(-25, -19), 2) if online else None,
             "checked_at": timezone.now().isoformat(),
