@@ -1,18 +1,48 @@
 """Filters shared by the console's queues and the API's ticket list (one definition of each)."""
 
 import django_filters
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from .models import Flow, Priority, SlaStatus, Ticket
+from .models import Flow, Priority, SlaStatus, Ticket, running_deadline
+
+# Sort keys that are not columns but expressions, by the name the sorts use. "Most urgent" is
+# the deadline that runs now (`models.running_deadline`: claim-by while the ticket waits for its
+# first agent, resolve-by once taken, none while paused with Support or closed, which sort
+# last), then priority, then number; indexes hold the same expression (docs/console.md).
+RUNNING_DEADLINE = "running_deadline"
+SORT_EXPRESSIONS = {RUNNING_DEADLINE: running_deadline}
 
 SORTS = {
-    "urgent": ("claim_by", "priority", "id"),
+    "urgent": (RUNNING_DEADLINE, "priority", "id"),
     "resolve_by": ("resolve_by", "id"),
-    "priority": ("priority", "claim_by", "id"),
+    "priority": ("priority", RUNNING_DEADLINE, "id"),
     "newest": ("-created_at", "-id"),
     "oldest": ("created_at", "id"),
 }
+
+
+def with_sort_keys(queryset, order):
+    """The queryset with the expression keys of `order` available to sort and filter on."""
+    wanted = {key.lstrip("-") for key in order} & SORT_EXPRESSIONS.keys()
+    present = queryset.query.annotations
+    return queryset.alias(**{name: SORT_EXPRESSIONS[name]() for name in wanted - present.keys()})
+
+
+def sorted_queryset(queryset, order):
+    """`queryset` in `order`, NULLs last (a paused or closed ticket has no running deadline)."""
+    queryset = with_sort_keys(queryset, order)
+    keys = []
+    for key in order:
+        name = key.lstrip("-")
+        if name in SORT_EXPRESSIONS:
+            expr = F(name)
+            keys.append(
+                expr.desc(nulls_last=True) if key.startswith("-") else expr.asc(nulls_last=True)
+            )
+        else:
+            keys.append(key)
+    return queryset.order_by(*keys)
 
 
 def ticket_number_to_id(text: str) -> int | None:
@@ -62,4 +92,4 @@ class TicketQueueFilter(django_filters.FilterSet):
         return queryset.filter(exact | Q(service__customer__name__icontains=value))
 
     def filter_sort(self, queryset, name, value):
-        return queryset.order_by(*SORTS.get(value, SORTS["urgent"]))
+        return sorted_queryset(queryset, SORTS.get(value, SORTS["urgent"]))

@@ -82,9 +82,14 @@ class AgentProfile(models.Model):
     """Where a user works and which flows' queues they take tickets from."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="profile",
+        verbose_name=_("user"),
     )
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True)
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("site")
+    )
     flows = models.JSONField(_("flows worked"), default=list, blank=True)
     agent_code = models.CharField(_("agent code"), max_length=16, blank=True)
 
@@ -114,7 +119,9 @@ class Service(models.Model):
     """An IndiHome line (fastel) identified by its service number."""
 
     service_number = models.CharField(_("service number"), max_length=20, unique=True)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="services")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="services", verbose_name=_("customer")
+    )
     package = models.CharField(_("package"), max_length=64, blank=True)
     address = models.CharField(_("installation address"), max_length=255, blank=True)
     sto = models.CharField("STO", max_length=16, db_index=True)
@@ -140,7 +147,7 @@ class Campaign(models.Model):
     active = models.BooleanField(_("active"), default=True)
     starts_on = models.DateField(_("starts on"), null=True, blank=True)
     ends_on = models.DateField(_("ends on"), null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -176,6 +183,7 @@ class GamasIncident(ConcurrentTransitionMixin, models.Model):
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("opened by"),
     )
     closing_code = models.CharField(_("closing code"), max_length=32, blank=True)
 
@@ -193,11 +201,17 @@ class GamasIncident(ConcurrentTransitionMixin, models.Model):
 
 
 def running_deadline():
-    """The SLA deadline that runs now: claim-by while the ticket waits for an agent, else
-    resolve-by. An expression, shared by the dashboard's query and the index that serves it."""
+    """The SLA deadline that runs now, as SQL: none once closed or while the clock is paused
+    with Support; claim-by while the ticket waits for its first agent (in the queue, state
+    `new`: the sweep breaches claim-by only then); else resolve-by. The queues, "next ticket"
+    and the dashboard sort on it and the indexes below hold it; its Python twin, which the
+    pages show, is `services.deadlines.running_deadline_of` (tests check they agree)."""
     return models.Case(
-        models.When(Q(assignee__isnull=True, awaiting_agent=True), then=models.F("claim_by")),
+        models.When(closed_at__isnull=False, then=models.Value(None)),
+        models.When(sla_paused_at__isnull=False, then=models.Value(None)),
+        models.When(Q(awaiting_agent=True, state="new"), then=models.F("claim_by")),
         default=models.F("resolve_by"),
+        output_field=models.DateTimeField(),
     )
 
 
@@ -213,8 +227,12 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     priority = models.PositiveSmallIntegerField(
         _("priority"), choices=Priority.choices, default=Priority.NORMAL
     )
-    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="tickets")
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="tickets")
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("service")
+    )
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("site")
+    )
     category = models.CharField(_("category"), max_length=32, blank=True)
     summary = models.CharField(_("summary"), max_length=255, blank=True)
 
@@ -243,6 +261,7 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         null=True,
         blank=True,
         related_name="tickets",
+        verbose_name=_("campaign"),
     )
 
     assignee = models.ForeignKey(
@@ -307,7 +326,11 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         indexes = [
             # "Next ticket": most urgent unclaimed ticket of a site (then filtered by flows).
             models.Index(
-                fields=["site", "claim_by", "priority", "created_at"],
+                "site",
+                running_deadline(),
+                "priority",
+                "created_at",
+                "id",
                 condition=Q(awaiting_agent=True),
                 name="ticket_next_in_queue",
             ),
@@ -331,11 +354,23 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
                 condition=Q(closed_at__isnull=True),
                 name="ticket_open_by_flow_site",
             ),
-            # Queues: a flow's open tickets at a site, by urgency, and their counts per state.
+            # Queues: a flow's open tickets at a site, most urgent (the running deadline) first,
+            # and their counts per state; the floor's queues across sites and flows.
             models.Index(
-                fields=["flow", "site", "claim_by", "priority", "id"],
+                "flow",
+                "site",
+                running_deadline(),
+                "priority",
+                "id",
                 condition=Q(closed_at__isnull=True),
                 name="ticket_open_queue",
+            ),
+            models.Index(
+                running_deadline(),
+                "priority",
+                "id",
+                condition=Q(closed_at__isnull=True),
+                name="ticket_open_running",
             ),
             models.Index(
                 fields=["flow", "site", "state"],
@@ -409,6 +444,7 @@ class TransitionLog(models.Model):
         null=True,
         blank=True,
         related_name="transitions",
+        verbose_name=_("ticket"),
     )
     incident = models.ForeignKey(
         GamasIncident,
@@ -416,6 +452,7 @@ class TransitionLog(models.Model):
         null=True,
         blank=True,
         related_name="transitions",
+        verbose_name=_("gamas incident"),
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -423,6 +460,7 @@ class TransitionLog(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("actor"),
     )
     at = models.DateTimeField(_("at"), default=timezone.now)
     transition = models.CharField(_("transition"), max_length=48)
@@ -449,12 +487,21 @@ class TransitionLog(models.Model):
 
 
 class Note(models.Model):
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="notes")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="notes", verbose_name=_("ticket")
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
     text = models.TextField(_("text"))
 
     class Meta:
+        verbose_name = _("note")
+        verbose_name_plural = _("notes")
         ordering = ["created_at", "pk"]
         indexes = [models.Index(fields=["ticket", "created_at"], name="note_ticket_at")]
 
@@ -465,14 +512,23 @@ class Note(models.Model):
 class ContactAttempt(models.Model):
     """One call to the customer and how it ended."""
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="contact_attempts")
-    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    at = models.DateTimeField(default=timezone.now)
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="contact_attempts", verbose_name=_("ticket")
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("agent"),
+    )
+    at = models.DateTimeField(default=timezone.now, verbose_name=_("at"))
     outcome = models.CharField(_("outcome"), max_length=16, choices=ContactOutcome.choices)
     phone = models.CharField(_("phone called"), max_length=20, blank=True)
     note = models.TextField(_("note"), blank=True)
 
     class Meta:
+        verbose_name = _("contact attempt")
+        verbose_name_plural = _("contact attempts")
         ordering = ["at", "pk"]
         indexes = [models.Index(fields=["ticket", "at"], name="contact_ticket_at")]
 
@@ -492,11 +548,16 @@ class EscalationStatus(models.TextChoices):
 class Escalation(models.Model):
     """A ticket handed to Support with a reason; Support answers and the ticket goes back."""
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="escalations")
-    raised_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="escalations", verbose_name=_("ticket")
     )
-    raised_at = models.DateTimeField(default=timezone.now)
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("raised by"),
+    )
+    raised_at = models.DateTimeField(default=timezone.now, verbose_name=_("raised at"))
     reason = models.TextField(_("reason"))
     from_state = models.CharField(_("from state"), max_length=32)
     status = models.CharField(
@@ -511,6 +572,7 @@ class Escalation(models.Model):
         null=True,
         blank=True,
         related_name="support_escalations",
+        verbose_name=_("Support assignee"),
     )
     due_at = models.DateTimeField(_("answer due"), null=True, blank=True)
     answered_by = models.ForeignKey(
@@ -519,12 +581,15 @@ class Escalation(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("answered by"),
     )
-    answered_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("answered at"))
     answer = models.TextField(_("answer"), blank=True)
     breached_at = models.DateTimeField(_("answer overdue since"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("escalation")
+        verbose_name_plural = _("escalations")
         ordering = ["-raised_at"]
         indexes = [models.Index(fields=["status", "due_at"], name="escalation_status_due")]
 
@@ -565,15 +630,22 @@ class Notification(models.Model):
     """A message for one user in the console (SLA warnings, escalations answered, imports)."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("user"),
     )
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, null=True, blank=True)
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, null=True, blank=True, verbose_name=_("ticket")
+    )
     kind = models.CharField(_("kind"), max_length=24)
     message = models.CharField(_("message"), max_length=255)
-    created_at = models.DateTimeField(default=timezone.now)
-    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    read_at = models.DateTimeField(null=True, blank=True, verbose_name=_("read at"))
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["user", "read_at", "-created_at"], name="notif_user_unread")
@@ -600,21 +672,39 @@ class ImportJob(models.Model):
     """A CSV list uploaded by a supervisor; imported all-or-nothing in the background."""
 
     kind = models.CharField(_("kind"), max_length=16, choices=ImportKind.choices)
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, null=True, blank=True)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("campaign")
+    )
     file_name = models.CharField(_("file name"), max_length=255)
     content = models.TextField(_("content"))
     uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("uploaded by"),
     )
     status = models.CharField(
         _("status"), max_length=8, choices=ImportStatus.choices, default=ImportStatus.PENDING
     )
-    total_rows = models.PositiveIntegerField(default=0)
-    processed_rows = models.PositiveIntegerField(default=0)
-    created_tickets = models.PositiveIntegerField(default=0)
-    errors = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    total_rows = models.PositiveIntegerField(default=0, verbose_name=_("total rows"))
+    processed_rows = models.PositiveIntegerField(default=0, verbose_name=_("processed rows"))
+    created_tickets = models.PositiveIntegerField(default=0, verbose_name=_("created tickets"))
+    errors = models.JSONField(default=list, blank=True, verbose_name=_("errors"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    # A supervisor asked to stop it: the worker reads this between chunks (the database, not the
+    # cache, so the request cannot be dropped; see docs/imports.md).
+    cancel_requested_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("cancel requested at")
+    )
+    cancel_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("cancel requested by"),
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -633,16 +723,20 @@ class DailyFlowStats(models.Model):
     """Roll-up per day, flow and site, kept as tickets arrive, close and breach, so dashboards
     never aggregate the ticket table over weeks."""
 
-    day = models.DateField()
-    flow = models.CharField(max_length=16, choices=Flow.choices)
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
-    created = models.PositiveIntegerField(default=0)
-    closed = models.PositiveIntegerField(default=0)
-    closed_within_sla = models.PositiveIntegerField(default=0)
-    breached = models.PositiveIntegerField(default=0)
-    escalated = models.PositiveIntegerField(default=0)
+    day = models.DateField(verbose_name=_("day"))
+    flow = models.CharField(max_length=16, choices=Flow.choices, verbose_name=_("flow"))
+    site = models.ForeignKey(
+        Site, on_delete=models.CASCADE, related_name="+", verbose_name=_("site")
+    )
+    created = models.PositiveIntegerField(default=0, verbose_name=_("created"))
+    closed = models.PositiveIntegerField(default=0, verbose_name=_("closed"))
+    closed_within_sla = models.PositiveIntegerField(default=0, verbose_name=_("closed within SLA"))
+    breached = models.PositiveIntegerField(default=0, verbose_name=_("breached"))
+    escalated = models.PositiveIntegerField(default=0, verbose_name=_("escalated"))
 
     class Meta:
+        verbose_name = _("daily flow figures")
+        verbose_name_plural = _("daily flow figures")
         constraints = [
             models.UniqueConstraint(fields=["day", "flow", "site"], name="dailyflow_unique")
         ]
@@ -654,16 +748,29 @@ class DailyFlowStats(models.Model):
 class DailyAgentStats(models.Model):
     """Roll-up per day, agent and flow of the tickets the agent closed."""
 
-    day = models.DateField()
-    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    flow = models.CharField(max_length=16, choices=Flow.choices)
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
-    closed = models.PositiveIntegerField(default=0)
-    handle_seconds = models.PositiveBigIntegerField(default=0)
-    first_contact = models.PositiveIntegerField(default=0)
-    escalated = models.PositiveIntegerField(default=0)
+    day = models.DateField(verbose_name=_("day"))
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("agent"),
+    )
+    flow = models.CharField(max_length=16, choices=Flow.choices, verbose_name=_("flow"))
+    site = models.ForeignKey(
+        Site, on_delete=models.CASCADE, related_name="+", verbose_name=_("site")
+    )
+    closed = models.PositiveIntegerField(default=0, verbose_name=_("closed"))
+    handle_seconds = models.PositiveBigIntegerField(
+        default=0, verbose_name=_("handling time (seconds)")
+    )
+    first_contact = models.PositiveIntegerField(
+        default=0, verbose_name=_("resolved on first contact")
+    )
+    escalated = models.PositiveIntegerField(default=0, verbose_name=_("escalated"))
 
     class Meta:
+        verbose_name = _("daily agent figures")
+        verbose_name_plural = _("daily agent figures")
         constraints = [
             models.UniqueConstraint(fields=["day", "agent", "flow"], name="dailyagent_unique")
         ]

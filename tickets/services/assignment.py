@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -16,7 +17,7 @@ from ..exceptions import (
     TransitionNotAllowed,
 )
 from ..flows import FLOWS, FlowTicket, as_flow
-from ..models import Flow, Ticket
+from ..models import Flow, Ticket, running_deadline
 from . import events, live
 from .engine import WORKFLOW_FIELDS, apply_transition, locked_ticket, log_entry, routed, save_row
 
@@ -90,8 +91,11 @@ def queue_flows_of(agent) -> list[str]:
 def claim_next_ticket(*, agent) -> FlowTicket:
     """Take the most urgent unclaimed ticket of the agent's flows and site, atomically.
 
-    Most urgent: earliest claim-by deadline, then priority, then age. On PostgreSQL concurrent
-    callers skip each other's locked rows (FOR UPDATE SKIP LOCKED), so none waits or collides.
+    Most urgent: the earliest running deadline (`models.running_deadline`: claim-by for a
+    ticket waiting for its first agent, resolve-by for one back in the queue after a first
+    claim, none while paused with Support, which comes last), then priority, then age; the
+    partial index `ticket_next_in_queue` holds that order. On PostgreSQL concurrent callers
+    skip each other's locked rows (FOR UPDATE SKIP LOCKED), so none waits or collides.
     """
     if not roles.is_agent(agent):
         raise TransitionForbidden(_("Only agents take tickets from the queues."))
@@ -102,7 +106,8 @@ def claim_next_ticket(*, agent) -> FlowTicket:
         ticket = (
             Ticket.objects.select_for_update(skip_locked=True)
             .filter(awaiting_agent=True, site_id=agent.profile.site_id, flow__in=flows)
-            .order_by("claim_by", "priority", "created_at", "pk")
+            .alias(deadline=running_deadline())
+            .order_by(F("deadline").asc(nulls_last=True), "priority", "created_at", "pk")
             .first()
         )
         if ticket is None:

@@ -9,13 +9,13 @@ the resume moves the deadline by the working time the pause took, on the policy'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext_lazy
 
 from .. import metrics, roles, sla, stats
 from ..exceptions import InvalidInput, TransitionForbidden, TransitionNotAllowed
@@ -28,6 +28,58 @@ DEADLINE_FIELDS = [
     "claim_by", "resolve_by", "warn_at", "sla_paused_seconds", "sla_paused_at", "at_risk_at",
     "breached_at", "sla_status", "updated_at",
 ]  # fmt: skip
+
+
+# --- The running deadline --------------------------------------------------------------------
+CLAIM, RESOLVE, PAUSED, CLOSED = "claim", "resolve", "paused", "closed"
+OK, AT_RISK, OVERDUE = "ok", "at_risk", "overdue"
+
+
+@dataclass(frozen=True)
+class RunningDeadline:
+    """Which SLA clock runs now on a ticket, until when, and how it stands.
+
+    kind: `claim` (waits in the queue for its first agent), `resolve` (held, being worked, or
+    back in the queue after a first claim), `paused` (with Support: no clock runs), `closed`.
+    at: when the running clock ends (None when paused or closed, or a deadline never computed).
+    left: for a paused ticket, the resolve time that was left when its clock stopped.
+    status: `ok`, `at_risk` (the at-risk share of the time since arrival is used up),
+    `overdue` (the deadline has passed), or `paused` / `closed`.
+    """
+
+    kind: str
+    at: datetime | None
+    status: str
+    left: timedelta | None = None
+
+
+def running_deadline_of(ticket: Ticket, now: datetime | None = None) -> RunningDeadline:
+    """The deadline that runs now on `ticket`: the one rule behind the queues' "most urgent"
+    order, "next ticket", the countdowns and the SLA badge beside them.
+
+    Its SQL twin is `models.running_deadline()` (the queues sort on it and the indexes hold
+    it); the two say the same thing. The sweep breaches on the same clocks: claim-by only while
+    the ticket waits in `new`, resolve-by otherwise, nothing while paused.
+    """
+    if ticket.closed_at is not None:
+        return RunningDeadline(CLOSED, None, CLOSED)
+    if ticket.sla_paused_at is not None:
+        left = ticket.resolve_by - ticket.sla_paused_at if ticket.resolve_by else None
+        return RunningDeadline(PAUSED, None, PAUSED, left=left)
+    if ticket.awaiting_agent and ticket.state == "new":
+        kind, at = CLAIM, ticket.claim_by
+    else:
+        kind, at = RESOLVE, ticket.resolve_by
+    now = now or timezone.now()
+    if at is None:
+        status = OK
+    elif at <= now:
+        status = OVERDUE
+    elif ticket.created_at and now >= sla.at_risk_from(ticket.created_at, at):
+        status = AT_RISK
+    else:
+        status = OK
+    return RunningDeadline(kind, at, status)
 
 
 def change_priority(*, ticket_id: int, priority: int, actor, note: str = "") -> FlowTicket:
@@ -150,11 +202,19 @@ NOTICES = {
     "sla_at_risk": gettext_lazy("Ticket %(number)s is at risk of breaching its SLA."),
     "sla_breached": gettext_lazy("Ticket %(number)s has breached its SLA."),
 }
-SUMMARIES = {
-    "sla_at_risk": gettext_lazy("%(count)d tickets became at risk of breaching their SLA."),
-    "sla_breached": gettext_lazy("%(count)d tickets breached their SLA."),
-    "escalation_overdue": gettext_lazy(
-        "%(count)d escalations are waiting for Support past their target."
+SUMMARIES = {  # ngettext_lazy(..., "count"): the form follows the dict's count
+    "sla_at_risk": ngettext_lazy(
+        "%(count)d ticket became at risk of breaching its SLA.",
+        "%(count)d tickets became at risk of breaching their SLA.",
+        "count",
+    ),
+    "sla_breached": ngettext_lazy(
+        "%(count)d ticket breached its SLA.", "%(count)d tickets breached their SLA.", "count"
+    ),
+    "escalation_overdue": ngettext_lazy(
+        "%(count)d escalation is waiting for Support past its target.",
+        "%(count)d escalations are waiting for Support past their target.",
+        "count",
     ),
 }
 

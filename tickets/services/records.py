@@ -4,6 +4,7 @@ external applications answered."""
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from integrations import outbox
@@ -99,8 +100,8 @@ def retry_call(*, call_id: int, actor):
             raise TransitionForbidden(_("Only the ticket's agent, Support or a supervisor."))
         if call.status != CallStatus.FAILED:
             raise TransitionNotAllowed(
-                _("Only a failed call can be retried; this one is %(status)s.")
-                % {"status": call.status},
+                _("Only a failed call can be retried; this one is “%(status)s”.")
+                % {"status": call.get_status_display()},
                 current_state=call.status,
             )
         previous_error = call.error
@@ -166,8 +167,44 @@ def apply_call_answer(*, call, response) -> list[str]:
     if spec is None or spec.apply is None or call.ticket_id is None:
         return []
     ticket = Ticket.objects.select_for_update().get(pk=call.ticket_id)
+    before = dict(ticket.facts or {})
     changed = spec.apply(ticket, response)
+    if "facts" in changed:
+        ticket.facts = _with_provenance(ticket, before, call, spec)
     save_row(ticket, [*changed, "updated_at"])
     if "nossa_number" in changed:  # the other answers (facts) are not part of the TMF ticket
         events.ticket_changed(ticket, kind=events.EXTERNAL_ID)
     return changed
+
+
+# Where each fact in `Ticket.facts` came from: facts[CHECKED][key] = {app, operation, call, at,
+# state}. A read-only check that answers after the ticket was closed, or after a later call of
+# the same check already answered, does not replace a fact the ticket has: it keeps what it was
+# decided on (closed as online stays online), and facts[LATER][key] says which call answered
+# later and when (its answer is in the call's row, on the timeline). A fact it never had is
+# taken: there is nothing for it to contradict.
+CHECKED, LATER = "checked", "later_checks"
+
+
+def _with_provenance(ticket: Ticket, before: dict, call, spec) -> dict:
+    after = dict(ticket.facts or {})
+    keys = [
+        key
+        for key in after.keys() | before.keys()
+        if key not in (CHECKED, LATER) and after.get(key) != before.get(key)
+    ]
+    when = (call.finished_at or timezone.now()).isoformat()
+    checked = dict(before.get(CHECKED) or {})
+    later = dict(before.get(LATER) or {})
+    source = {"app": call.app, "operation": call.operation, "call": call.pk, "at": when}
+    for key in keys:
+        newer = ((checked.get(key) or {}).get("call") or 0) > call.pk
+        if not spec.writes and key in before and (ticket.is_closed or newer):
+            after[key] = before[key]
+            later[key] = {**source, "reason": "closed" if ticket.is_closed else "superseded"}
+            continue
+        checked[key] = {**source, "state": ticket.state}
+    after[CHECKED] = checked
+    if later:
+        after[LATER] = later
+    return after

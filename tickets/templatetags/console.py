@@ -40,6 +40,7 @@ def nav_items(user) -> list[dict]:
         wanted += [(_url("queue", "mine"), _("My tickets")), (_url("queue"), _("Queues"))]
     if supervises:
         wanted += [(_url("dashboard"), _("Dashboard")), (_url("queue", "all"), _("All tickets"))]
+        wanted.append((_url("imports"), _("Call lists")))
     if roles.is_support(user) or supervises:
         desk = _url("escalation_desk")
         if desk is None and roles.is_support(user):
@@ -122,6 +123,31 @@ def priority_class(value) -> str:
 def countdown(moment) -> str:
     """Time left until `moment` as the SLA clock shows it (the page's script keeps it live)."""
     return presenters.countdown_text(moment)
+
+
+@register.simple_tag
+def countdown_of(moment, big=False):
+    """`{% countdown_of moment %}`: the console's one countdown element (format, overdue class
+    and reading, the moment in its title), the same on every page (presenters.countdown_markup)."""
+    return presenters.countdown_markup(moment, big=bool(big))
+
+
+@register.filter
+def sla_view(ticket):
+    """The ticket's running deadline, its countdown and the badge beside it (presenters)."""
+    return presenters.sla_view(ticket)
+
+
+@register.filter
+def result_facts(ticket) -> list[dict]:
+    """The answers the flow depends on (Starclick order, NOSSA work order, …) with their time."""
+    return presenters.result_facts(ticket)
+
+
+@register.filter
+def moment(value) -> str:
+    """A moment in full, as the console writes one (30 Nov 2026 14:05, local time)."""
+    return presenters.moment_text(value)
 
 
 @register.filter

@@ -16,6 +16,8 @@ from operator import and_, or_
 
 from django.db.models import F, Q, QuerySet
 
+from ..filtersets import SORT_EXPRESSIONS, with_sort_keys
+
 PAGE_SIZE = 50
 
 
@@ -33,7 +35,10 @@ def _parse(order: tuple[str, ...], model) -> list[tuple[str, bool, bool]]:
     for key in order:
         name = key.lstrip("-")
         column = "pk" if name in ("id", "pk") else name
-        nullable = column != "pk" and model._meta.get_field(column).null
+        # An expression key (the running deadline) may be NULL, like a nullable column.
+        nullable = column in SORT_EXPRESSIONS or (
+            column != "pk" and model._meta.get_field(column).null
+        )
         keys.append((column, key.startswith("-"), nullable))
     return keys
 
@@ -92,7 +97,9 @@ def _cursor_values(queryset: QuerySet, keys, cursor) -> dict | None:
     except (TypeError, ValueError):
         return None
     names = [name for name, _d, _n in keys]
-    return queryset.model._base_manager.filter(pk=cursor_id).values(*names).first()
+    rows = queryset.model._base_manager.filter(pk=cursor_id)
+    expressions = {name: SORT_EXPRESSIONS[name]() for name in names if name in SORT_EXPRESSIONS}
+    return rows.annotate(**expressions).values(*names).first()
 
 
 def keyset_page(
@@ -104,6 +111,7 @@ def keyset_page(
     size: int = PAGE_SIZE,
 ) -> KeysetPage:
     """One page of `queryset` in `order` (whose last key must be unique, e.g. id)."""
+    queryset = with_sort_keys(queryset, order)
     keys = _parse(order, queryset.model)
     if "pk" not in [name for name, _d, _n in keys]:
         keys.append(("pk", False, False))

@@ -1,9 +1,12 @@
 """The workspace's side panels, loaded with htmx after the page: the customer panel (I-SISKA,
 Ibooster, usage, E-payment) and the My Kiss articles.
 
-The customer panel shows what the adapter tasks recorded in `ticket.facts` and, per source, the
-state of its latest call: checking (queued or running), failed (with the error), or not checked
-yet. While anything is being checked the panel polls itself every two seconds. "Refresh" queues
+The customer panel shows what the adapter tasks recorded in `ticket.facts`, each answer with the
+time it came (`services.records` records which check said what and when, and keeps a closed
+ticket's facts as it was closed on), the answers the flow depends on (Starclick order, NOSSA
+numbers) as facts, and, per source, the state of its latest call: checking (queued or
+running), failed (with the error), or not checked yet. While anything is being checked the
+panel polls itself every two seconds. "Refresh" queues
 fresh read-only checks through `services.refresh_customer_checks` and shows the panel again;
 with Celery in eager mode the answers are already in by then.
 
@@ -24,11 +27,14 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from integrations.adapters import AdapterError, get_adapter, to_jsonable
+from integrations.adapters.labels import line_status_label, wifi_status_label
 from integrations.models import AdapterCall, CallStatus
 
 from .. import selectors, services
+from ..flows.nossa import REMOTE_FIX_ACTIONS
 from ..models import Flow
 from .mixins import maps_domain_errors, redirect_to
+from .presenters import fact_checked, result_facts, sla_view
 from .workspace import ticket_url
 
 # Panel sections: (facts key, app, operation, title).
@@ -83,6 +89,7 @@ def panel_sections(ticket) -> list[dict]:
             status = "ok"
         else:
             status = "unchecked"
+        source = fact_checked(ticket, key)
         sections.append(
             {
                 "key": key,
@@ -92,10 +99,31 @@ def panel_sections(ticket) -> list[dict]:
                 "status": status,
                 "fact": facts.get(key),
                 "error": (call or {}).get("error", ""),
-                "checked_at": (call or {}).get("finished_at"),
+                # When the fact shown was answered (not the latest call: a check that answered
+                # after the ticket was closed does not replace what it was closed on).
+                "checked_at": source["at"] or (call or {}).get("finished_at"),
+                "checked_in": source["state"],
+                "later_at": source["later_at"],
+                "later_reason": source["later_reason"],
             }
         )
     return sections
+
+
+def fact_labels(facts: dict) -> dict:
+    """The words for the codes in the answers: line status, WiFi, remote actions."""
+    actions = dict(REMOTE_FIX_ACTIONS)
+    ibooster = facts.get("ibooster") or {}
+    acs = facts.get("acs") or {}
+    remote_fix = facts.get("remote_fix") or {}
+    return {
+        "line_status": line_status_label(ibooster.get("status", "")),
+        "wifi": wifi_status_label(acs.get("wifi_status", "")),
+        "suggested_action": str(actions.get(acs.get("suggested_action"), "")),
+        "remote_action": str(actions.get(remote_fix.get("action") or remote_fix.get("change"), ""))
+        if isinstance(remote_fix, dict)
+        else "",
+    }
 
 
 def panel_context(ticket) -> dict:
@@ -104,8 +132,11 @@ def panel_context(ticket) -> dict:
     statuses = {section["status"] for section in sections}
     return {
         "ticket": ticket,
+        "results": result_facts(ticket),
+        "sla": sla_view(ticket),
         "sections": {section["key"]: section for section in sections},
         "extra": {key: facts[key] for key in EXTRA_FACTS if facts.get(key)},
+        "labels": fact_labels(facts),
         "checking": "checking" in statuses,
         "auto_check": "unchecked" in statuses and not ticket.is_closed,
         "poll_seconds": POLL_SECONDS,

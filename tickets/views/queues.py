@@ -26,19 +26,12 @@ from ..flows import FLOWS
 from ..models import Priority, Site, SlaStatus
 from .mixins import maps_domain_errors, redirect_to, safe_next
 from .paging import keyset_page
-from .presenters import (
-    countdown_text,
-    deadline_of,
-    flow_label,
-    priority_class,
-    state_label,
-    states_of,
-)
+from .presenters import flow_label, priority_class, sla_view, state_label, states_of
 
 MINE, ALL = "mine", "all"
 REFRESH_SECONDS = 20
 SORT_LABELS = {
-    "urgent": gettext_lazy("Most urgent first"),
+    "urgent": gettext_lazy("Most urgent first"),  # the running deadline (filtersets.SORTS)
     "resolve_by": gettext_lazy("Resolve-by deadline"),
     "priority": gettext_lazy("Priority"),
     "newest": gettext_lazy("Newest first"),
@@ -107,10 +100,10 @@ def queue_rows(tickets) -> list[dict]:
     now = timezone.now()
     flows = {code: flow_label(code) for code in FLOWS}
     priorities = {code: str(label) for code, label in Priority.choices}
-    sla_labels = {code: str(label) for code, label in SlaStatus.choices}
+    sla_labels = {code: str(label) for code, label in SlaStatus.choices}  # the sweep's marks
     rows = []
     for ticket in tickets:
-        due = deadline_of(ticket)
+        sla = sla_view(ticket, now)
         rows.append(
             {
                 "pk": ticket.pk,
@@ -128,10 +121,7 @@ def queue_rows(tickets) -> list[dict]:
                 "assignee": ticket.assignee.get_username() if ticket.assignee_id else "",
                 "sla_status": ticket.sla_status,
                 "sla_label": sla_labels.get(ticket.sla_status, ticket.sla_status),
-                "deadline": due,
-                "deadline_iso": due.isoformat() if due else "",
-                "overdue": due is not None and due < now,
-                "countdown": countdown_text(due, now),
+                "sla": sla,  # the running deadline's countdown and badge
             }
         )
     return rows

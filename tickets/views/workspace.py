@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from integrations.adapters import DISPLAY_NAMES
+from integrations.adapters.labels import operation_label
 from integrations.models import AdapterCall, CallStatus
 
 from .. import roles, selectors, services
@@ -28,8 +29,6 @@ from ..forms import ContactAttemptForm, NoteForm, TransitionForm
 from ..models import ContactOutcome
 from .mixins import form_errors, maps_domain_errors, redirect_to
 from .presenters import (
-    deadline_kind,
-    deadline_of,
     flow_label,
     sop_step,
     state_label,
@@ -76,7 +75,7 @@ def timeline_rows(ticket) -> list[dict]:
             row["title"] = _("Support answered")
         else:  # an external call: the evidence
             app, _dot, operation = entry.title.partition(".")
-            row["title"] = f"{DISPLAY_NAMES.get(app, app)} · {operation.replace('_', ' ')}"
+            row["title"] = f"{DISPLAY_NAMES.get(app, app)} · {operation_label(app, operation)}"
             row["status"] = str(CALL_STATUSES.get(entry.status, entry.status))
             row["status_code"] = entry.status
             row["call_id"] = entry.call_id
@@ -120,8 +119,6 @@ def workspace_context(request, ticket, *, bound=None) -> dict:
         "flow_label": flow_label(ticket.flow),
         "state_label": state_label(ticket.flow, ticket.state),
         "sop_step": sop_step(ticket.flow, ticket.state),
-        "deadline": deadline_of(ticket),
-        "deadline_kind": deadline_kind(ticket),
         "actions": actions,
         "can_take": can_take,
         "holds_ticket": holds_ticket,
