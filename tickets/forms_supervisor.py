@@ -1,5 +1,6 @@
 """Forms of the supervisor, Support and admin pages: dashboard filters, the dashboard's reassign,
-the escalation desk's answers and hand-overs, and the SLA policy editor.
+the escalation desk's answers and hand-overs, the SLA policy editor, the call-list upload and the
+Callback record entered by hand.
 
 As in `tickets.forms`, a form only turns HTTP into the values a service or a read takes; the
 rules of a write stay in the services (`tickets.services`). The SLA
@@ -17,7 +18,8 @@ from django.utils.translation import gettext_lazy as _
 from . import sla
 from .dashboards import DashboardFilter
 from .forms import BLANK_CHOICE, TEXT_MAX
-from .models import Flow, SlaPolicy
+from .models import Campaign, Flow, ImportKind, SlaPolicy
+from .services import imports
 
 DEFAULT_DAYS = 7
 MAX_RANGE_DAYS = 366
@@ -268,3 +270,124 @@ class SlaPolicyForm(forms.ModelForm):
                 self.add_error(
                     name, _("This target is too long for so few business hours: shorten it.")
                 )
+
+
+# --- Call lists and Callback records (tickets/views/imports.py) --------------------------------
+class ImportUploadForm(forms.Form):
+    """A CSV call list to import: its kind, its campaign (C4 Caring, Ideas) and the file.
+
+    Only the size is checked here, before the file is read; whether it is a CSV list of the
+    kind (UTF-8, line 1 naming the columns, rows under it) is `imports.start_import`'s call,
+    the same as for `POST /api/imports/`.
+    """
+
+    kind = forms.ChoiceField(label=_("List"), choices=BLANK_CHOICE + list(ImportKind.choices))
+    campaign = forms.ModelChoiceField(
+        label=_("Campaign"),
+        queryset=Campaign.objects.none(),
+        required=False,
+        to_field_name="code",
+        empty_label="—",
+        help_text=_(
+            "C4 Caring and Ideas lists: the campaign of every row, unless a row names its own "
+            "in a campaign column. Force Close lists have none."
+        ),
+    )
+    file = forms.FileField(
+        label=_("CSV file"),
+        help_text=_(
+            "UTF-8 CSV (Excel: CSV UTF-8), at most 20 MB; line 1 names the columns. "
+            "See the columns below."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        campaigns = Campaign.objects.filter(
+            active=True, flow__in=(Flow.C4_CARING, Flow.IDEAS)
+        ).order_by("flow", "code")
+        self.fields["campaign"].queryset = campaigns
+        self.fields["campaign"].label_from_instance = lambda campaign: (
+            f"{campaign.name} ({campaign.code}, {campaign.get_flow_display()})"
+        )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > imports.MAX_FILE_BYTES:
+            raise forms.ValidationError(
+                _("The file is over %(mb)d MB.") % {"mb": imports.MAX_FILE_BYTES // 2**20}
+            )
+        return upload
+
+
+def _rule(rule):
+    """A form field check from one of the intake's field rules (ValueError -> form error)."""
+
+    def check(value):
+        try:
+            return rule(value)
+        except ValueError as problem:
+            raise forms.ValidationError(str(problem)) from problem
+
+    return check
+
+
+class CallbackRecordForm(forms.Form):
+    """One Callback record typed in by a supervisor (a record the pull has not brought in).
+
+    The fields follow the intake's rules (`services.imports` field rules, as the CSV lists and
+    the ingestion API check them). The customer fields are for a line the console does not know
+    yet: all empty, and I-SISKA is asked for them, as the Callback pull does.
+    """
+
+    record_id = forms.CharField(
+        label=_("Callback record"), max_length=12, help_text=_("CB and 10 digits.")
+    )
+    service_number = forms.CharField(label=_("Service number"), max_length=12)
+    summary = forms.CharField(
+        label=_("Reason for the callback"),
+        max_length=255,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    reported_at = forms.DateTimeField(
+        label=_("Recorded at"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=_("When the customer called; empty: now."),
+    )
+    customer_name = forms.CharField(label=_("Customer name"), required=False, max_length=128)
+    phone = forms.CharField(label=_("Phone"), required=False, max_length=32)
+    sto = forms.CharField(label=_("STO"), required=False, max_length=16)
+    olt = forms.CharField(label=_("OLT"), required=False, max_length=16)
+    odp = forms.CharField(label=_("ODP"), required=False, max_length=16)
+    address = forms.CharField(label=_("Address"), required=False, max_length=255)
+    package = forms.CharField(label=_("Package"), required=False, max_length=64)
+
+    LINE_FIELDS = ("customer_name", "phone", "sto", "olt", "odp", "address", "package")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["record_id"].validators.append(_rule(imports.clean_callback_record))
+        self.fields["service_number"].validators.append(_rule(imports.clean_service_number))
+        rules = {**imports.SERVICE_FIELDS, **imports.OPTIONAL_SERVICE_FIELDS}
+        for name in self.LINE_FIELDS:
+            self.fields[name].validators.append(_rule(rules[name]))
+
+    def clean_record_id(self):
+        return imports.clean_callback_record(self.cleaned_data["record_id"])
+
+    def clean_phone(self):
+        phone = self.cleaned_data.get("phone", "")
+        return imports.clean_phone(phone) if phone else ""
+
+    def clean_reported_at(self):
+        reported_at = self.cleaned_data.get("reported_at")
+        if reported_at and reported_at > timezone.now():
+            raise forms.ValidationError(_("A record cannot be from the future."))
+        return reported_at
+
+    def service_fields(self) -> dict | None:
+        """The new line's fields as given, or None (none given: ask I-SISKA)."""
+        given = {name: (self.cleaned_data.get(name) or "").strip() for name in self.LINE_FIELDS}
+        return given if any(given.values()) else None

@@ -140,10 +140,8 @@ def pull_callback_records() -> int:
     return _pull(
         "callback",
         get_adapter("callback").fetch_records,
-        lambda record: services.receive_report(
-            flow=Flow.CALLBACK,
-            source_system="callback",
-            source_ref=record.record_id,
+        lambda record: services.receive_callback_record(
+            record_id=record.record_id,
             service_number=record.service_number,
             summary=record.reason,
             reported_at=record.recorded_at,

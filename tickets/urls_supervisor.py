@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import dashboard, desk, exports, sla_policies
+from .views import dashboard, desk, exports, imports, sla_policies
 
 urlpatterns = [
     # Supervisor dashboard (supervisors and admins).
@@ -12,6 +12,12 @@ urlpatterns = [
     path("supervisor/tickets/<int:pk>/reassign/", dashboard.reassign, name="dashboard_reassign"),
     path("supervisor/slg/", dashboard.slg_breaches, name="slg_breaches"),
     path("supervisor/export/<slug:table>.csv", exports.export, name="dashboard_export"),
+    # Call lists and Callback records entered by hand (supervisors and admins).
+    path("supervisor/imports/", imports.upload, name="imports"),
+    path("supervisor/imports/<int:pk>/", imports.detail, name="import_detail"),
+    path("supervisor/imports/<int:pk>/progress/", imports.progress, name="import_progress"),
+    path("supervisor/imports/<int:pk>/cancel/", imports.cancel, name="import_cancel"),
+    path("supervisor/callback-records/new/", imports.callback_record, name="callback_record"),
     # Escalation desk (Support works it; supervisors read it and hand escalations over).
     path("desk/", desk.desk, name="escalation_desk"),
     path("desk/<int:pk>/", desk.escalation, name="escalation"),

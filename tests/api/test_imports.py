@@ -304,6 +304,7 @@ def test_a_waiting_import_is_cancelled_and_never_runs(api, supervisor_user, idea
     assert response.status_code == 202
     assert response.json()["status"] == "failed"
     assert "cancelled by" in response.json()["errors"][0]["message"]
+    assert response.json()["cancel_requested_at"] is not None
     assert imports.run_import_job(job.pk) == "failed"
     assert not Ticket.objects.exists()
     again = api(supervisor_user).post(f"/api/imports/{job.pk}/cancel/")

@@ -153,3 +153,105 @@ def test_agents_cannot_push_but_a_service_account_token_can(api, nossa_agent):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=account).key}")
     assert push_nossa(client).status_code == 201
+
+
+# --- Callback records -------------------------------------------------------------------------
+def push_callback(client, **fields):
+    body = {"record_id": "CB2941730401", **NEW_SERVICE, "summary": "Call me back", **fields}
+    return client.post("/api/ingest/callback/", body, format="json")
+
+
+def test_a_callback_push_creates_a_callback_ticket_once_per_record(api, supervisor_user):
+    client = api(supervisor_user)
+    first = push_callback(client)
+    again = push_callback(client, summary="Sent again")
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["ticket"]["id"] == first.json()["ticket"]["id"]
+    ticket = Ticket.objects.get()
+    assert (ticket.flow, ticket.state, ticket.source_system, ticket.source_ref) == (
+        "callback",
+        "new",
+        "callback",
+        "CB2941730401",
+    )
+    assert ticket.summary == "Call me back"
+    assert ticket.service.customer.name == "Siti Rahayu"
+
+
+def test_a_callback_push_for_a_new_line_without_its_fields_asks_isiska(api, supervisor_user):
+    # The line directory's entry for 131100012341 (integrations/adapters/lines.py), written out:
+    # the customer I-SISKA, the pulls and the demo all give this line.
+    response = api(supervisor_user).post(
+        "/api/ingest/callback/",
+        {"record_id": "CB2941730402", "service_number": "131100012341"},
+        format="json",
+    )
+
+    assert response.status_code == 201
+    service = Service.objects.get(service_number="131100012341")
+    assert (service.customer.name, service.sto, service.olt, service.odp) == (
+        "Irfan Tanjung",
+        "KBY",
+        "OLT-KBY-02",
+        "ODP-KBY-FAC/011",
+    )
+
+
+def test_a_callback_push_the_pull_already_brought_is_the_same_ticket(api, supervisor_user):
+    from tickets import services
+
+    pulled, _created = services.receive_report(
+        flow="callback",
+        source_system="callback",
+        source_ref="CB2941730403",
+        service_number=NEW_SERVICE["service_number"],
+        service_fields={k: v for k, v in NEW_SERVICE.items() if k != "service_number"},
+        actor=None,
+    )
+    response = push_callback(api(supervisor_user), record_id="cb2941730403")
+
+    assert response.status_code == 200
+    assert response.json()["ticket"]["id"] == pulled.pk
+
+
+def test_when_isiska_cannot_tell_a_new_line_the_callback_push_is_400(
+    api, supervisor_user, monkeypatch
+):
+    from integrations.adapters import AdapterUnavailable
+
+    def unavailable(service_number):
+        raise AdapterUnavailable("I-SISKA is down")
+
+    monkeypatch.setattr("tickets.services.intake._profile_fields", unavailable)
+    response = api(supervisor_user).post(
+        "/api/ingest/callback/",
+        {"record_id": "CB2941730404", "service_number": "131100099992"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert set(errors) == {"customer_name", "phone", "sto", "olt", "odp"}
+    assert not Ticket.objects.exists() and not Service.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"record_id": "CB123"}, "record_id"),
+        ({"record_id": "IN16672489"}, "record_id"),
+        ({"service_number": "12345"}, "service_number"),
+    ],
+)
+def test_bad_callback_fields_are_400_with_field_messages(api, supervisor_user, fields, field):
+    response = push_callback(api(supervisor_user), **fields)
+
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    assert not Ticket.objects.exists()
+
+
+def test_agents_cannot_push_callback_records(api, nossa_agent):
+    assert push_callback(api(nossa_agent)).status_code == 403
+    assert not Ticket.objects.exists()

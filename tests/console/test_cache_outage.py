@@ -2,8 +2,8 @@
 
 The cache settings are the project's own for a Redis deployment (tier2/settings.py loaded with
 REDIS_URL set), pointed at a closed port. Covered: every console page the demo roles open, the
-My Kiss articles panel (cached look-ups), and the API's CSV imports (progress and cancel flags
-live in the cache).
+My Kiss articles panel (cached look-ups), and the API's CSV imports (progress lives in the cache;
+a cancel request is a column of the job, so it holds with the cache down).
 """
 
 import logging

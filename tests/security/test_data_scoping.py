@@ -5,6 +5,7 @@ The table is the requirement (docs/security-matrix.md holds the same one):
 - an agent sees a customer or a service only through a ticket they may see (their flows at
   their site); another one answers 404, exactly like an id that does not exist;
 - the gamas incident pages and the incidents API are for supervisors, Support and admins;
+- the call-list page and the Callback record form are for supervisors and admins;
 - an agent reads a customer's phone number in full only on the ticket they hold; everywhere
   else it is masked (first four and last four digits kept). Other roles read it in full.
 
@@ -46,6 +47,8 @@ MATRIX = {
     "ticket detail": ("visible", "403", "visible", "visible", "visible", "401", "403", "403"),
     "incidents page": ("403", "403", "visible", "visible", "visible", "login", "403", "403"),
     "incident detail page": ("403", "403", "visible", "visible", "visible", "login", "403", "403"),
+    "call lists page": ("403", "403", "visible", "403", "visible", "login", "403", "403"),
+    "Callback record form": ("403", "403", "visible", "403", "visible", "login", "403", "403"),
     "API incidents": ("403", "403", "visible", "visible", "visible", "401", "403", "403"),
     "API incident detail": ("403", "403", "visible", "visible", "visible", "401", "403", "403"),
     "phone on a held ticket": ("full", "403", "full", "full", "full", "401", "403", "403"),
@@ -190,6 +193,10 @@ def outcome(resource: str, world, user) -> str:
         return page(console_client(user).get("/incidents/"))
     if resource == "incident detail page":
         return page(console_client(user).get(f"/incidents/{incident.pk}/"))
+    if resource == "call lists page":
+        return page(console_client(user).get("/supervisor/imports/"))
+    if resource == "Callback record form":
+        return page(console_client(user).get("/supervisor/callback-records/new/"))
     if resource == "API incidents":
         return listed(api_client(user).get("/api/gamas-incidents/"), incident.pk)
     if resource == "API incident detail":
@@ -222,7 +229,7 @@ def test_who_sees_what(world, resource, role, expected):
 
 def test_the_matrix_covers_every_role_and_resource():
     assert all(len(row) == len(ROLES) for row in MATRIX.values())
-    assert len(MATRIX) * len(ROLES) == len(CASES) == 112
+    assert len(MATRIX) * len(ROLES) == len(CASES) == 128
 
 
 # --- Customers and services: the agent's slice ------------------------------------------------

@@ -739,6 +739,18 @@ class IvrGamasReportSerializer(ReportServiceFields):
     )
 
 
+class CallbackReportSerializer(ReportServiceFields):
+    record_id = serializers.CharField(
+        max_length=12,
+        help_text=_(
+            "The Callback app's record: CB and 10 digits; the same record twice makes one ticket."
+        ),
+    )
+
+    def validate_record_id(self, value: str) -> str:
+        return _rule(imports.clean_callback_record)(value)
+
+
 class IngestResultSerializer(serializers.Serializer):
     created = serializers.BooleanField(
         help_text=_("False when the source reference was already known (the same ticket).")
@@ -796,6 +808,7 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "created_tickets",
             "errors",
             "created_at",
+            "cancel_requested_at",
             "finished_at",
         ]
         read_only_fields = fields

@@ -22,6 +22,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
+from integrations.adapters import AdapterError
 from integrations.models import AdapterCall
 from tickets.services.campaigns import delete_campaign
 
@@ -42,6 +43,7 @@ from ..models import (
     Ticket,
 )
 from ..services import imports
+from ..services.intake import SERVICE_FIELDS as LINE_FIELDS
 from . import examples
 from . import serializers as s
 from .permissions import (
@@ -738,6 +740,43 @@ class IngestView(ApiView, viewsets.GenericViewSet):
             summary=data.get("summary", ""),
             reported_at=data.get("reported_at"),
         )
+        return self._answer(ticket, created)
+
+    @extend_schema(
+        summary="A Callback record pushed by the Callback app",
+        description=(
+            "Creates a Callback ticket once per `record_id`, the same ticket the Callback pull or "
+            "a supervisor's hand entry makes for that record. The service and customer are "
+            "created from the payload when the service number is new, or asked of I-SISKA "
+            "when the payload has none of them."
+        ),
+        request=s.CallbackReportSerializer,
+        responses={
+            201: s.IngestResultSerializer,
+            200: s.IngestResultSerializer,
+            **dict.fromkeys((400, 401, 403), s.ErrorSerializer),
+        },
+        examples=examples.CALLBACK_PUSH,
+    )
+    @action(detail=False, methods=["post"], serializer_class=s.CallbackReportSerializer, **PLAIN)
+    def callback(self, request):
+        body = s.CallbackReportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            ticket, created = services.receive_callback_record(
+                record_id=data["record_id"],
+                service_number=data["service_number"],
+                service_fields=body.service_fields(),
+                actor=request.user,
+                summary=data.get("summary", ""),
+                reported_at=data.get("reported_at"),
+            )
+        except AdapterError as problem:
+            message = _(
+                "I-SISKA could not tell this new line's customer and network codes; give them."
+            )
+            raise ValidationError({name: [message] for name in LINE_FIELDS}) from problem
         return self._answer(ticket, created)
 
 

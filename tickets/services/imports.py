@@ -8,7 +8,8 @@ CSV lists (C4 Caring, Ideas campaign, Force Close) are imported all-or-nothing i
    job fails with every error listed by line, and nothing is created.
 3. Otherwise it creates the tickets through `intake.create_ticket` (the arrival rules apply)
    inside ONE transaction, and publishes its progress through the cache while that transaction
-   runs, because the job row itself only changes when the transaction commits. See
+   runs, because the job row itself only changes when the transaction commits. A cancel
+   request is written on the job's row (`cancel_import`) and read between chunks. See
    docs/imports.md.
 
 Rows become tickets through the intake (`intake.find_or_create_services` for their lines, then
@@ -22,11 +23,12 @@ import io
 import logging
 import re
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from celery import current_app
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -49,6 +51,7 @@ IMPORT_TASK = "tickets.tasks.run_import"
 
 SERVICE_NUMBER_RE = re.compile(r"[0-9]{12}")
 NOSSA_NUMBER_RE = re.compile(r"IN[0-9]{8}")
+CALLBACK_RECORD_RE = re.compile(r"CB[0-9]{10}")  # the Callback app's record numbers
 PHONE_RE = re.compile(r"\+?[0-9]{8,15}")
 PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 AREA_CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/\-]*")
@@ -74,6 +77,13 @@ def clean_nossa_number(value: str) -> str:
     value = (value or "").strip().upper()
     if not NOSSA_NUMBER_RE.fullmatch(value):
         raise ValueError(_("A NOSSA number is IN and 8 digits, like IN16672489."))
+    return value
+
+
+def clean_callback_record(value: str) -> str:
+    value = (value or "").strip().upper()
+    if not CALLBACK_RECORD_RE.fullmatch(value):
+        raise ValueError(_("A Callback record is CB and 10 digits, like CB2941730401."))
     return value
 
 
@@ -541,50 +551,93 @@ class ImportCancelled(Exception):
     """A supervisor cancelled the import; its transaction rolls back."""
 
 
-def _cancel_key(job_id: int) -> str:
-    return f"tier2:import:{job_id}:cancel"
+class _FinishedElsewhere(Exception):
+    """Another run finished the job first (without the PostgreSQL lock); roll this one back."""
+
+
+# Two-key advisory locks (PostgreSQL): this namespace, then the job's id.
+IMPORT_LOCK_NAMESPACE = 73_150_015
+
+
+@contextmanager
+def _exclusive(job_id: int):
+    """One run of a job at a time, for the whole run (a redelivered task waits here).
+
+    A PostgreSQL session advisory lock, not a lock on the job's row: the row must stay writable
+    while the import runs, or a supervisor's cancel request would wait for the end of the import.
+    Elsewhere (SQLite, one process) nothing: the database's own write lock serialises writers.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [IMPORT_LOCK_NAMESPACE, job_id])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [IMPORT_LOCK_NAMESPACE, job_id])
+        except DatabaseError:  # the connection is gone, and the session's locks with it
+            log.warning("Import %s: could not release its lock; the connection closed.", job_id)
 
 
 def _check_cancelled(job_id: int) -> None:
-    who = cache.get(_cancel_key(job_id))
-    if who:
-        raise ImportCancelled(_("cancelled by %(user)s") % {"user": who})
+    """Raise ImportCancelled if a supervisor asked to stop the job (read from its row, which the
+    request's own commit made visible to the import's transaction)."""
+    asked = list(
+        ImportJob.objects.filter(pk=job_id, cancel_requested_at__isnull=False).values_list(
+            "cancel_requested_by__username", flat=True
+        )[:1]
+    )
+    if asked:
+        raise ImportCancelled(_("cancelled by %(user)s") % {"user": asked[0] or _("a supervisor")})
 
 
 def cancel_import(*, job_id: int, actor) -> ImportJob:
     """Stop a waiting or running import; nothing of it is kept (all-or-nothing).
 
-    A waiting job fails at once. A running one is told through the cache and stops at its next
-    chunk of rows, rolling its transaction back.
+    A waiting job fails at once. A running one gets the request on its row and stops at its
+    next chunk of rows (or of validation), rolling its transaction back. Asking again while it
+    stops changes nothing. Raises TransitionNotAllowed once the job is done or failed.
     """
     if not roles.is_supervisor(actor):
         raise TransitionForbidden(_("Only supervisors cancel imports."))
+    now = timezone.now()
+    message = _("Nothing was imported: %(problem)s") % {
+        "problem": _("cancelled by %(user)s") % {"user": actor.get_username()}
+    }
+    with transaction.atomic():
+        ImportJob.objects.filter(
+            pk=job_id,
+            status__in=(ImportStatus.PENDING, ImportStatus.RUNNING),
+            cancel_requested_at__isnull=True,
+        ).update(cancel_requested_at=now, cancel_requested_by=actor)
+        failed_now = ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
+            status=ImportStatus.FAILED,
+            finished_at=now,
+            errors=[{"line": 0, "field": "", "message": message}],
+        )
     job = ImportJob.objects.get(pk=job_id)
-    if job.status not in (ImportStatus.PENDING, ImportStatus.RUNNING):
+    if not failed_now and job.status != ImportStatus.RUNNING:
         raise TransitionNotAllowed(
             _("The import is already %(status)s.") % {"status": job.get_status_display()},
             current_state=job.status,
         )
-    who = actor.get_username()
-    cache.set(_cancel_key(job_id), who, PROGRESS_TIMEOUT_SECONDS)
-    message = _("Nothing was imported: %(problem)s") % {
-        "problem": _("cancelled by %(user)s") % {"user": who}
-    }
-    ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
-        status=ImportStatus.FAILED,
-        finished_at=timezone.now(),
-        errors=[{"line": 0, "field": "", "message": message}],
-    )
-    job.refresh_from_db()
     return job
 
 
 def run_import_job(job_id: int) -> str:
     """Validate a job's rows, then import them all in one transaction; returns its status.
 
-    Safe to run twice (a redelivered task): a finished job is left as it is, and a job being
-    imported by another worker is locked by that worker's transaction.
+    Safe to run twice (a redelivered task): a finished job is left as it is, and a second run
+    of a job being imported waits for the first (`_exclusive`), then finds it finished.
     """
+    with _exclusive(job_id):
+        return _run(job_id)
+
+
+def _run(job_id: int) -> str:
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None:
@@ -594,34 +647,50 @@ def run_import_job(job_id: int) -> str:
         job.status = ImportStatus.RUNNING
         job.save(update_fields=["status"])
     _publish(job_id, "validating", 0)
+
+    def validating(count: int) -> None:
+        _publish(job_id, "validating", count)
+        _check_cancelled(job_id)
+
     try:
         _check_cancelled(job_id)
+        rows, errors = validate_rows(
+            job.kind, job.content, campaign=job.campaign, on_progress=validating
+        )
     except ImportCancelled as cancelled:
         _fail(job_id, cancelled)
         return ImportStatus.FAILED
-    rows, errors = validate_rows(
-        job.kind,
-        job.content,
-        campaign=job.campaign,
-        on_progress=lambda count: _publish(job_id, "validating", count),
-    )
     if errors:
         _finish(job_id, ImportStatus.FAILED, errors=errors, processed_rows=0)
         return ImportStatus.FAILED
     try:
         with transaction.atomic():
+            with bulk_arrivals():  # sites, policies read once; one roll-up write per day/flow/site
+                created = _create_tickets(job, rows)
+            # The last statement: the row is locked only while the transaction commits. A
+            # cancel asked after the last chunk still counts; one asked later finds it done.
             locked = ImportJob.objects.select_for_update().get(pk=job_id)
             if locked.status != ImportStatus.RUNNING:
-                return locked.status
-            with bulk_arrivals():  # sites, policies read once; one roll-up write per day/flow/site
-                created = _create_tickets(locked, rows)
+                raise _FinishedElsewhere(locked.status)
+            _check_cancelled(job_id)
             locked.status = ImportStatus.DONE
             locked.processed_rows = len(rows)
             locked.created_tickets = created
             locked.total_rows = len(rows)
             locked.errors = []
             locked.finished_at = timezone.now()
-            locked.save()
+            locked.save(
+                update_fields=[
+                    "status",
+                    "processed_rows",
+                    "created_tickets",
+                    "total_rows",
+                    "errors",
+                    "finished_at",
+                ]
+            )
+    except _FinishedElsewhere as finished:
+        return str(finished.args[0])
     except ImportCancelled as cancelled:
         _fail(job_id, cancelled)
         return ImportStatus.FAILED
@@ -649,7 +718,6 @@ def _fail(job_id: int, problem: Exception) -> None:
             }
         ],
     )
-    cache.delete(_cancel_key(job_id))
 
 
 def _create_tickets(job: ImportJob, rows: list[dict]) -> int:

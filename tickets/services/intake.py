@@ -265,6 +265,32 @@ def receive_report(
         )  # fmt: skip
 
 
+def receive_callback_record(
+    *,
+    record_id: str,
+    service_number: str,
+    service_fields: dict | None = None,
+    actor=None,
+    summary: str = "",
+    reported_at=None,
+) -> tuple[FlowTicket, bool]:
+    """A record of the Callback app, however it came (the pull, the ingestion API, a
+    supervisor's hand entry): one Callback ticket per record. A new line given with none of its
+    fields is asked of I-SISKA, as the pull does."""
+    if service_fields is not None and not any(service_fields.values()):
+        service_fields = None
+    return receive_report(
+        flow=Flow.CALLBACK,
+        source_system="callback",
+        source_ref=record_id,
+        service_number=service_number,
+        service_fields=service_fields,
+        actor=actor,
+        summary=summary,
+        reported_at=reported_at,
+    )
+
+
 def link_report(ticket: FlowTicket, incident: GamasIncident) -> None:
     apply_transition(ticket, "link", None, {"incident": incident})
     apply_transition(ticket, "await_recovery", None)
