@@ -1,144 +1,180 @@
 """Flow diagrams drawn from the machines themselves (restoring the SOP's lost section 8 pictures).
 
-`diagram_of(machine)` reads the django-fsm transitions of a flow proxy and lays the states out
-in columns by their distance from the first state, so the picture always matches the code.
-The escalation round trip, shared by every flow, is drawn once as a dashed band.
+`graph_of(machine, ...)` reads the django-fsm transitions of a flow proxy (or of the gamas
+incident's machine) and returns the graph as plain data: every state with its translated label
+and SOP step, every transition with its translated label. The page sends it as JSON; the
+browser measures the text, lays the graph out with the Eclipse Layout Kernel (elkjs, vendored in
+static/js/elk.bundled.js) and draws the SVG (static/js/flows.js). The same data fills the table
+under each picture, so the page says everything without the drawing too.
+
+The server decides what the drawing means, the browser only where things go:
+- an edge is `back` when it returns to a state the ticket has already passed (a depth-first
+  walk from the first state, in the machine's order of states); back edges are drawn dashed;
+- the nodes come in a topological order of the other edges, so the layout's cycle breaking
+  (ELK's `MODEL_ORDER`) turns exactly the back edges around;
+- the escalation round trip that every flow shares (`escalate` to Support, Support's answer
+  returning the ticket where it was) is drawn once, as a band under the flow, and the states it
+  may start from carry a mark. Its transitions are in the data and the table all the same.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field
+from django.utils.translation import gettext as _
 
 from .flows.base import ESCALATED
 
-BOX_W, BOX_H = 124, 46
-COL_GAP, ROW_GAP = 92, 26
-MARGIN = 20
-TOP = 56  # room above the first row for arrows that step back
-
-
-@dataclass
-class Node:
-    name: str
-    label: str
-    step: str
-    x: int = 0
-    y: int = 0
-    w: int = BOX_W
-    h: int = BOX_H
-    final: bool = False
-
-
-@dataclass
-class Edge:
-    source: str
-    target: str
-    name: str
-    label: str
-    path: str = ""
-    label_x: float = 0
-    label_y: float = 0
-    dashed: bool = False
-
-
-@dataclass
-class Diagram:
-    title: str
-    nodes: list[Node] = field(default_factory=list)
-    edges: list[Edge] = field(default_factory=list)
-    width: int = 0
-    height: int = 0
-    escalation_sources: list[str] = field(default_factory=list)
+ESCALATION_MARK = "⇅"
 
 
 def transitions_of(machine) -> list[tuple[str, str, str, str]]:
-    """(source, target, name, label) of every transition; a return-to-sender target is expanded
-    into one edge per state it may return to."""
+    """(source, target, name, label) of every transition, in the machine's order of states; a
+    return-to-sender target is expanded into one edge per state it may return to."""
+    order = {state: index for index, state in enumerate(machine.states)}
     rows = []
     for found in machine._meta.get_field("state").get_all_transitions(machine):
         targets = [found.target] if isinstance(found.target, str) else found.target.allowed_states
         label = str(found.custom.get("label", found.name))
         rows.extend((found.source, target, found.name, label) for target in targets)
-    return rows
+    return sorted(rows, key=lambda row: (order[row[0]], order[row[1]], row[2]))
 
 
-def _depths(states: list[str], edges) -> dict[str, int]:
-    start = states[0]
-    depth = {start: 0}
-    queue = deque([start])
-    forward = [(s, t) for s, t, name, _label in edges if ESCALATED not in (s, t)]
-    while queue:
-        current = queue.popleft()
-        for source, target in forward:
-            if source == current and target not in depth:
-                depth[target] = depth[current] + 1
-                queue.append(target)
-    return depth
+def _is_escalation(source: str, target: str) -> bool:
+    return ESCALATED in (source, target)
 
 
-def diagram_of(machine, title: str) -> Diagram:
-    states = list(machine.states)
-    edges = transitions_of(machine)
-    depth = _depths(states, edges)
-    columns: dict[int, list[str]] = {}
-    for state in states:
-        if state != ESCALATED and state in depth:
-            columns.setdefault(depth[state], []).append(state)
-    diagram = Diagram(title=title)
-    nodes: dict[str, Node] = {}
-    tallest = max(len(column) for column in columns.values())
-    for col, names in sorted(columns.items()):
-        offset = (tallest - len(names)) * (BOX_H + ROW_GAP) / 2
-        for row, name in enumerate(names):
-            info = machine.states[name]
-            nodes[name] = Node(
-                name=name,
-                label=str(info.label),
-                step=str(info.sop_step),
-                x=MARGIN + col * (BOX_W + COL_GAP),
-                y=int(TOP + offset + row * (BOX_H + ROW_GAP)),
-                final=not any(source == name for source, *_rest in edges),
-            )
-    width = MARGIN * 2 + len(columns) * (BOX_W + COL_GAP) - COL_GAP
-    height = TOP + MARGIN + tallest * (BOX_H + ROW_GAP) - ROW_GAP
+def _back_edges(states: list[str], steps: list[tuple[str, str, str, str]]) -> set[tuple]:
+    """The edges that go back to a state on the current path of a depth-first walk."""
+    following: dict[str, list[str]] = {state: [] for state in states}
+    for source, target, _name, _label in steps:
+        if target not in following[source]:
+            following[source].append(target)
+    back, on_path, seen = set(), set(), set()
+
+    def walk(state: str) -> None:
+        seen.add(state)
+        on_path.add(state)
+        for target in following[state]:
+            if target in on_path:
+                back.add((state, target))
+            elif target not in seen:
+                walk(target)
+        on_path.discard(state)
+
+    for state in states:  # the first state, then any state it does not reach
+        if state not in seen:
+            walk(state)
+    return back
+
+
+def _forward_order(states: list[str], steps, back: set[tuple]) -> list[str]:
+    """The states in a topological order of the forward edges, ties kept in the machine's order."""
+    incoming = dict.fromkeys(states, 0)
+    for source, target, *_rest in steps:
+        if (source, target) not in back:
+            incoming[target] += 1
+    order, ready = [], [state for state in states if incoming[state] == 0]
+    while ready:
+        state = ready.pop(0)
+        order.append(state)
+        for source, target, *_rest in steps:
+            if source == state and (source, target) not in back:
+                incoming[target] -= 1
+                if incoming[target] == 0:
+                    ready.append(target)
+        ready.sort(key=states.index)
+    return order
+
+
+def graph_of(machine, *, code: str, title: str) -> dict:
+    """The machine as a graph for the page: nodes, edges, the escalation band, a description."""
+    every = transitions_of(machine)
+    states = [state for state in machine.states if state != ESCALATED]
+    steps = [row for row in every if not _is_escalation(row[0], row[1])]
+    back = _back_edges(states, steps)
+    label_of = {state: str(info.label) for state, info in machine.states.items()}
+    escalate_from = [source for source, target, *_rest in every if target == ESCALATED]
+    leaving = {source for source, *_rest in every}
+
+    nodes = [
+        {
+            "id": state,
+            "label": label_of[state],
+            "step": str(machine.states[state].sop_step),
+            "start": state == states[0],
+            "final": state not in leaving,
+            "escalates": state in escalate_from,
+        }
+        for state in _forward_order(states, steps, back)
+    ]
+    edges = [
+        {
+            "id": f"{code}-{index}",
+            "source": source,
+            "target": target,
+            "name": name,
+            "label": label,
+            "back": (source, target) in back,
+            "escalation": _is_escalation(source, target),
+        }
+        for index, (source, target, name, label) in enumerate(every)
+    ]
+    finals = [node["label"] for node in nodes if node["final"]]
+    description = _(
+        "State machine with %(states)s states and %(transitions)s transitions. It starts at "
+        "“%(start)s” and ends at “%(end)s”. The table after the diagram lists every state and "
+        "every transition."
+    ) % {
+        "states": len(machine.states),
+        "transitions": len(every),
+        "start": label_of[states[0]],
+        "end": ", ".join(finals),
+    }
+    graph = {
+        "code": code,
+        "title": title,
+        "description": description,
+        "nodes": nodes,
+        "edges": edges,
+        "escalation": None,
+    }
     if ESCALATED in machine.states:
-        info = machine.states[ESCALATED]
-        nodes[ESCALATED] = Node(
-            name=ESCALATED,
-            label=str(info.label),
-            step=str(info.sop_step),
-            x=MARGIN,
-            y=height + ROW_GAP,
-            w=width - 2 * MARGIN,
-            h=BOX_H - 10,
-        )
-        height += ROW_GAP + BOX_H
-    diagram.width, diagram.height = width, height
-    diagram.nodes = list(nodes.values())
-    for source, target, name, label in edges:
-        if ESCALATED in (source, target):
-            if target == ESCALATED:
-                diagram.escalation_sources.append(source)
-            continue
-        diagram.edges.append(_route(nodes[source], nodes[target], name, label))
-    return diagram
+        answer = next(edge for edge in edges if edge["source"] == ESCALATED)
+        escalate = next(edge for edge in edges if edge["target"] == ESCALATED)
+        graph["escalation"] = {
+            "id": ESCALATED,
+            "label": label_of[ESCALATED],
+            "step": str(machine.states[ESCALATED].sop_step),
+            "mark": ESCALATION_MARK,
+            "mark_title": _("Can be escalated to Support"),
+            "from_text": _("%(mark)s %(label)s, from: %(states)s")
+            % {
+                "mark": ESCALATION_MARK,
+                "label": escalate["label"],
+                "states": ", ".join(label_of[state] for state in escalate_from),
+            },
+            "back_text": _("%(label)s: back to the state the ticket came from")
+            % {"label": answer["label"]},
+        }
+    return graph
 
 
-def _route(a: Node, b: Node, name: str, label: str) -> Edge:
-    """A straight arrow forward, a curve over the boxes for a step back or within a column."""
-    edge = Edge(source=a.name, target=b.name, name=name, label=label)
-    if b.x > a.x:
-        x1, y1 = a.x + a.w, a.y + a.h / 2
-        x2, y2 = b.x, b.y + b.h / 2
-        edge.path = f"M{x1},{y1} C{x1 + 30},{y1} {x2 - 30},{y2} {x2},{y2}"
-        edge.label_x, edge.label_y = (x1 + x2) / 2, (y1 + y2) / 2 - 4
-    else:
-        x1, y1 = a.x + a.w / 2, a.y
-        x2, y2 = b.x + b.w / 2, b.y
-        lift = 28 + abs(x1 - x2) / 8
-        top = min(y1, y2) - lift
-        edge.path = f"M{x1},{y1} C{x1},{top} {x2},{top} {x2},{y2}"
-        edge.label_x, edge.label_y = (x1 + x2) / 2, top + 12
-        edge.dashed = True
-    return edge
+def table_rows(graph: dict, machine) -> dict:
+    """The diagram's table equivalent: its states and its transitions, in words."""
+    label_of = {state: str(info.label) for state, info in machine.states.items()}
+    states = [
+        {"id": state, "label": label_of[state], "step": str(info.sop_step)}
+        for state, info in machine.states.items()
+    ]
+    transitions = [
+        {
+            "source": edge["source"],
+            "source_label": label_of[edge["source"]],
+            "target": edge["target"],
+            "target_label": label_of[edge["target"]],
+            "name": edge["name"],
+            "label": edge["label"],
+            "back": edge["back"],
+        }
+        for edge in graph["edges"]
+    ]
+    return {"states": states, "transitions": transitions}

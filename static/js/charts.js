@@ -1,12 +1,16 @@
 /* Tiny SVG charts for the supervisor dashboard: no library, no CDN.
  *
- *   <div class="chart" data-chart="line|bar" data-source="ID"></div>
+ *   <div class="chart" data-chart="line|bar" data-source="ID" data-title="…" data-desc="…"></div>
+ *   <a class="table-link" href="#TABLE" data-table-link>Show as a table</a>
  *   <script type="application/json" id="ID">{"labels": [...], "series": [{"name", "key", "values"}],
  *                                            "max": optional, "unit": optional}</script>
  *
  * Values may be null (no data that day: the line breaks there). Each point or bar carries a
- * <title>, so hovering (or a screen reader) gives the exact number; the page also has the
- * numbers as tables. Charts are drawn again when the element is swapped in by htmx.
+ * <title>, so hovering (or a screen reader) gives the exact number. The <svg> is an image
+ * (role="img") named by its <title> and described by its <desc>, both the page's translated
+ * data-title and data-desc. The numbers are in a table that the link right after the chart
+ * opens, moving the focus there ([data-table-link], handled by console.js for every page).
+ * Charts are drawn again when the element is swapped in by htmx.
  */
 (function () {
   "use strict";
@@ -128,9 +132,16 @@
     var data;
     try { data = JSON.parse(source.textContent); } catch (error) { return; }
     box.textContent = "";
-    var svg = el("svg", { viewBox: "0 0 " + W + " " + H, "class": "chart-svg", role: "img", focusable: "false" });
-    var label = box.getAttribute("aria-label");
-    if (label) { svg.setAttribute("aria-label", label); }
+    var id = box.getAttribute("data-source");
+    var svg = el("svg", {
+      viewBox: "0 0 " + W + " " + H, "class": "chart-svg", role: "img", focusable: "false",
+      "aria-labelledby": id + "-title", "aria-describedby": id + "-desc"
+    });
+    var caption = box.closest("figure") && box.closest("figure").querySelector("figcaption");
+    var title = box.getAttribute("data-title") || box.getAttribute("aria-label")
+      || (caption ? caption.textContent.trim() : "");
+    svg.appendChild(el("title", { id: id + "-title" }, title));
+    svg.appendChild(el("desc", { id: id + "-desc" }, box.getAttribute("data-desc") || title));
     if (box.getAttribute("data-chart") === "bar") { barChart(svg, data); } else { lineChart(svg, data); }
     box.appendChild(svg);
     legend(box, data.series);

@@ -11,7 +11,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
 from .. import roles, selectors
-from ..diagrams import diagram_of
+from ..diagrams import graph_of, table_rows
 from ..flows import FLOWS, GamasIncidentMachine
 from ..models import Flow
 from .queues import queues_of
@@ -70,21 +70,27 @@ def home(request):
 
 
 def flow_diagrams(request):
-    """SOP section 8, restored: every flow drawn from its machine (public: it is the SOP)."""
-    diagrams = [
-        {
-            "code": code,
-            "number": f"8.{index}",
-            "diagram": diagram_of(machine, Flow(code).label),
-        }
+    """SOP section 8, restored: every flow drawn from its machine (public: it is the SOP).
+
+    Each flow goes to the page as a graph (`diagrams.graph_of`) that the browser lays out and
+    draws, and as the table that says the same in words.
+    """
+    machines = [
+        (code, f"8.{index}", machine, Flow(code).label)
         for index, (code, machine) in enumerate(FLOWS.items(), start=1)
     ]
-    diagrams.insert(
-        3,
-        {
-            "code": "gamas_incident",
-            "number": "8.3",
-            "diagram": diagram_of(GamasIncidentMachine, _("IVR Gamas: the incident (parent)")),
-        },
-    )
+    incident = _("IVR Gamas: the incident (parent)")
+    machines.insert(3, ("gamas_incident", "8.3", GamasIncidentMachine, incident))
+    diagrams = []
+    for code, number, machine, title in machines:
+        graph = graph_of(machine, code=code, title=str(title))
+        diagrams.append(
+            {
+                "code": code,
+                "number": number,
+                "graph": graph,
+                "graph_id": f"graph-{code}",
+                "table": table_rows(graph, machine),
+            }
+        )
     return render(request, "tickets/flows.html", {"diagrams": diagrams})
