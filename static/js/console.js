@@ -1,14 +1,14 @@
-/* Tier-2 console behaviour, no framework: live SLA countdowns, keyboard shortcuts, small helpers.
+/* Tier-2 console behaviour, no framework: live SLA countdowns and small helpers (the keyboard
+ * shortcuts are in keys.js).
  *
  *   [data-deadline="ISO 8601"]  counts down every second (negative and red once overdue)
- *   n                           Next ticket (submits the form marked [data-next-ticket])
- *   /                           focuses the page's search box ([data-search])
- *   Esc in a field              leaves the field, so the shortcuts work again
  *   [data-autosubmit]           a select that submits its form when changed (language switch)
  *   [data-select-all=name]      a checkbox that ticks every checkbox of that name in its form
  *   [data-bar="N"]              sets the element's CSS variable --v to N (a bar's height)
  *   [data-poll-when-idle]       its htmx polling skips while the tab is hidden or a control
  *                               inside it has the focus
+ *   a[data-table-link]          "Show as a table" under a chart or a flow diagram: opens the
+ *                               <details> around the table its href names and focuses it
  *
  * The Content-Security-Policy allows no inline script, event handler, style attribute or eval:
  * behaviour lives here, keyed on data attributes (docs/operations.md).
@@ -44,30 +44,6 @@
     });
   }
 
-  function typing(target) {
-    return target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName);
-  }
-
-  function submit(form) {
-    if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
-  }
-
-  document.addEventListener("keydown", function (event) {
-    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
-    var target = event.target;
-    if (typing(target)) {
-      if (event.key === "Escape") { target.blur(); }
-      return;
-    }
-    if (event.key === "n" || event.key === "N") {
-      var next = document.querySelector("form[data-next-ticket]");
-      if (next) { event.preventDefault(); submit(next); }
-    } else if (event.key === "/") {
-      var search = document.querySelector("[data-search]");
-      if (search) { event.preventDefault(); search.focus(); if (search.select) { search.select(); } }
-    }
-  });
-
   document.addEventListener("change", function (event) {
     var target = event.target;
     if (target.matches("[data-autosubmit]")) { target.form.submit(); }
@@ -79,10 +55,12 @@
     }
   });
 
-  // An action's small form opens: put the cursor in its first field.
+  // An action's small form opens: put the cursor in its first field, unless the focus is in the
+  // form already (keys.js put it there, or the user moved on before this event's turn came).
   document.addEventListener("toggle", function (event) {
     var details = event.target;
     if (details.matches && details.matches("details.with-form") && details.open) {
+      if (details.contains(document.activeElement) && document.activeElement.closest("form")) { return; }
       var first = details.querySelector("form input:not([type=hidden]), form select, form textarea");
       if (first) { first.focus(); }
     }
@@ -117,6 +95,19 @@
     }
   });
 
+  function openTable(event) {
+    var link = event.target.closest && event.target.closest("[data-table-link]");
+    if (!link) { return; }
+    var target = document.getElementById(link.getAttribute("href").slice(1));
+    if (!target) { return; }
+    event.preventDefault();
+    var details = target.closest("details");
+    if (details) { details.open = true; }
+    target.focus();
+    if (history.replaceState) { history.replaceState(null, "", "#" + target.id); }
+  }
+
+  document.addEventListener("click", openTable);
   document.addEventListener("DOMContentLoaded", function () { tick(); bars(); });
   document.addEventListener("htmx:afterSwap", function () { tick(); bars(); });
   setInterval(tick, 1000);

@@ -16,7 +16,15 @@ from django.utils import timezone
 from integrations.adapters import get_adapter
 from tests import factories
 from tickets import services
-from tickets.models import Customer, Priority, Service, SlaStatus, Ticket
+from tickets.models import (
+    Customer,
+    Escalation,
+    EscalationStatus,
+    Priority,
+    Service,
+    SlaStatus,
+    Ticket,
+)
 
 PASSWORD = "secret-pass-123"  # what tests.factories.user gives everyone
 
@@ -123,3 +131,15 @@ def populate() -> Floor:
         source_ref="IN16672499", nossa_number="IN16672499",
     )  # fmt: skip
     return Floor(agent, second, support, supervisor, target)
+
+
+def escalate(ticket, agent, reason: str) -> Escalation:
+    """`ticket` taken, diagnosed, called and escalated to Support by `agent`; its escalation."""
+    services.claim_ticket(ticket_id=ticket.pk, agent=agent)
+    services.transition_ticket(ticket_id=ticket.pk, name="start_diagnosis", actor=agent)
+    services.record_contact_attempt(ticket_id=ticket.pk, agent=agent, outcome="no_answer")
+    services.add_note(ticket_id=ticket.pk, author=agent, text="Sudah cek Ibooster: LOS.")
+    services.transition_ticket(
+        ticket_id=ticket.pk, name="escalate", actor=agent, inputs={"reason": reason}
+    )
+    return Escalation.objects.get(ticket=ticket, status=EscalationStatus.OPEN)

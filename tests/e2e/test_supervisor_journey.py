@@ -58,17 +58,6 @@ def history(agents_by_site: dict, days: int = 10) -> None:
                     work_to_close(late, people[0])
 
 
-def escalate(ticket, agent, reason: str) -> Escalation:
-    services.claim_ticket(ticket_id=ticket.pk, agent=agent)
-    services.transition_ticket(ticket_id=ticket.pk, name="start_diagnosis", actor=agent)
-    services.record_contact_attempt(ticket_id=ticket.pk, agent=agent, outcome="no_answer")
-    services.add_note(ticket_id=ticket.pk, author=agent, text="Sudah cek Ibooster: LOS.")
-    services.transition_ticket(
-        ticket_id=ticket.pk, name="escalate", actor=agent, inputs={"reason": reason}
-    )
-    return Escalation.objects.get(ticket=ticket, status=EscalationStatus.OPEN)
-
-
 def supervisor_floor():
     floor = demo_data.populate()
     malang = factories.agent(site_code="MLG", flows=("nossa", "c4_caring"), username="agent.malang")
@@ -79,7 +68,8 @@ def supervisor_floor():
     escalations = []
     for index, reason in enumerate(REASONS):
         ticket = factories.arrive("nossa", service=factories.service_at("PST"), summary=reason)
-        escalations.append(escalate(ticket, floor.agent if index else floor.second_agent, reason))
+        agent = floor.agent if index else floor.second_agent
+        escalations.append(demo_data.escalate(ticket, agent, reason))
     # Different answer deadlines: one already overdue, the others later.
     for minutes, escalation in zip((-25, 40, 95), escalations, strict=True):
         Escalation.objects.filter(pk=escalation.pk).update(

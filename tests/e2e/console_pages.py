@@ -1,0 +1,228 @@
+"""Every console page of every role, on one small floor: what the accessibility and layout
+tests walk through.
+
+The floor is `demo_data.populate()` (two Pusat agents, Support, a supervisor, tickets of several
+flows and states) plus a Malang agent with tickets of its own, an admin, three escalations, a
+gamas incident, notifications, and a user who has set up two-factor sign-in (for the verify
+and recovery-code pages). `pages(role, floor)` lists (name, address) pairs for one role.
+"""
+
+from __future__ import annotations
+
+import binascii
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+from django.urls import NoReverseMatch, reverse
+from django_otp.oath import TOTP
+
+from tests import factories
+from tests.e2e import demo_data
+from tickets import services
+from tickets.services import accounts
+from tickets.services.live import notify
+
+PASSWORD = demo_data.PASSWORD
+TWO_FACTOR_USER = "agent.duafaktor"
+
+# role -> the demo user who logs in ("anonymous": nobody)
+USERS = {
+    "anonymous": None,
+    "agent_pusat": "agent.pusat",
+    "agent_malang": "agent.malang",
+    "supervisor": "supervisor.pusat",
+    "support": "support.satu",
+    "admin": "admin.satu",
+}
+
+
+@dataclass
+class ConsoleFloor:
+    tickets: dict = field(default_factory=dict)  # what the ticket is -> its id
+    escalation: int = 0
+    incident: int = 0
+    recovery_codes: list = field(default_factory=list)
+
+
+def build() -> ConsoleFloor:
+    floor = demo_data.populate()
+    found = ConsoleFloor()
+    malang = factories.agent(site_code="MLG", flows=("nossa", "c4_caring"), username="agent.malang")
+    supervisor = floor.supervisor
+    admin = factories.user("Admin", username="admin.satu")
+    del admin
+
+    # Agent Pusat: a waiting ticket (breached), one of theirs being diagnosed, a closed one.
+    found.tickets["new"] = floor.target.pk
+    mine = factories.arrive("nossa", service=demo_data.service(), summary="Internet lambat")
+    services.claim_ticket(ticket_id=mine.pk, agent=floor.agent)
+    services.transition_ticket(ticket_id=mine.pk, name="start_diagnosis", actor=floor.agent)
+    services.record_contact_attempt(ticket_id=mine.pk, agent=floor.agent, outcome="no_answer")
+    services.add_note(ticket_id=mine.pk, author=floor.agent, text="Redaman -27 dBm, cek ODP.")
+    found.tickets["diagnosing"] = mine.pk
+    closed = factories.arrive("nossa", service=demo_data.service())
+    factories.put_in_state(closed, "closed", awaiting_agent=False, closing_code="FIXED_REMOTE")
+    found.tickets["closed"] = closed.pk
+
+    # Escalations on the desk: one taken back from Support later, one overdue.
+    reasons = ("ONT LOS merah, redaman -40 dBm", "Pelanggan minta kompensasi")
+    escalations = [
+        demo_data.escalate(factories.arrive("nossa", service=demo_data.service(), summary=reason),
+                  floor.agent, reason)
+        for reason in reasons
+    ]  # fmt: skip
+    found.escalation = escalations[0].pk
+    found.tickets["escalated"] = escalations[0].ticket_id
+
+    # Agent Malang: a C4 Caring ticket of theirs and some waiting work at Malang.
+    caring = factories.flow_ticket("c4_caring", site_code="MLG")
+    services.claim_ticket(ticket_id=caring.pk, agent=malang)
+    found.tickets["malang"] = caring.pk
+    for _ in range(2):
+        factories.arrive("nossa", service=factories.service_at("MLG"))
+
+    # A gamas incident over the ODP of one of the waiting tickets, and notifications.
+    incident = factories.open_gamas(actor=supervisor)
+    found.incident = incident.pk
+    for user in (floor.agent, malang, floor.support, supervisor):
+        notify(user_id=user.pk, kind="sla_at_risk", message="IN16672401 hampir lewat SLA",
+               ticket=floor.target)  # fmt: skip
+        notify(user_id=user.pk, kind="escalation_answered", message="Eskalasi dijawab")
+    services.sweep_sla()
+
+    # A user with an authenticator app: logging in leads to the verify page.
+    second = factories.agent(site_code="PST", flows=("nossa",), username=TWO_FACTOR_USER)
+    key = accounts.new_totp_secret()
+    totp = TOTP(key=binascii.unhexlify(key), step=30, t0=0, digits=6, drift=0)
+    totp.time = time.time()
+    _device, found.recovery_codes = accounts.confirm_enrolment(
+        user=second, key=key, code=f"{totp.token():06d}"
+    )
+    return found
+
+
+def call_lists() -> list[tuple[str, str]]:
+    """The call-list imports and the Callback record form, where the console has them."""
+    found = []
+    for name, url_name in (("imports", "imports"), ("callback-record", "callback_record")):
+        with contextlib.suppress(NoReverseMatch):
+            found.append((name, reverse(url_name)))
+    return found
+
+
+def pages(role: str, floor: ConsoleFloor) -> list[tuple[str, str]]:
+    """The (name, address) of every page this role opens."""
+    ticket = floor.tickets
+    if role == "anonymous":
+        return [("login", "/login/"), ("flows", "/flows/"), ("404", "/no-such-page/")]
+    common = [
+        ("home", "/"),
+        ("flows", "/flows/"),
+        ("notifications", "/notifications/"),
+        ("two-factor", "/account/two-factor/"),
+        ("two-factor-enrol", "/account/two-factor/enrol/"),
+        ("404", "/tickets/999999/"),
+    ]
+    if role == "agent_pusat":
+        return [
+            *common,
+            ("queues", "/queues/"),
+            ("my-tickets", "/queues/mine/"),
+            ("workspace-new", f"/tickets/{ticket['new']}/"),
+            ("workspace-diagnosing", f"/tickets/{ticket['diagnosing']}/"),
+            ("workspace-escalated", f"/tickets/{ticket['escalated']}/"),
+            ("workspace-closed", f"/tickets/{ticket['closed']}/"),
+            ("403", "/supervisor/"),
+        ]
+    if role == "agent_malang":
+        return [
+            *common,
+            ("queues", "/queues/"),
+            ("my-tickets", "/queues/mine/"),
+            ("workspace-c4-caring", f"/tickets/{ticket['malang']}/"),
+            ("403", "/desk/"),
+        ]
+    desk = [("desk", "/desk/"), ("escalation", f"/desk/{floor.escalation}/")]
+    gamas = [("incidents", "/incidents/"), ("incident", f"/incidents/{floor.incident}/")]
+    if role == "support":
+        return [*common, *desk, *gamas, ("workspace-escalated", f"/tickets/{ticket['escalated']}/")]
+    supervising = [
+        ("dashboard", "/supervisor/"),
+        ("slg", "/supervisor/slg/"),
+        ("all-tickets", "/queues/all/"),
+        ("workspace-diagnosing", f"/tickets/{ticket['diagnosing']}/"),
+    ]
+    if role == "supervisor":
+        return [*common, *supervising, *desk, *gamas, *call_lists(), ("403", "/sla-policies/")]
+    if role == "admin":
+        return [
+            *common,
+            *supervising,
+            *desk,
+            *gamas,
+            ("sla-policies", "/sla-policies/"),
+            ("sla-policy-form", "/sla-policies/nossa/3/"),
+        ]
+    raise ValueError(role)
+
+
+# Pages that look the same for every signed-in role but for the top bar (which every other page
+# shows too): checked with the Pusat agent only; the flows, signed out only. An admin sees the
+# supervisor's pages as the supervisor does: the admin's own are checked, with dashboard and home.
+SAME_FOR_EVERY_ROLE = {"two-factor", "two-factor-enrol", "404"}
+SAME_AS_SUPERVISOR = {"slg", "workspace-diagnosing", "desk", "escalation", "incidents", "incident"}
+
+
+def distinct_pages(role: str, floor: ConsoleFloor) -> list[tuple[str, str]]:
+    """`pages(role, floor)` less those another role's check already covers."""
+    skipped = set() if role == "anonymous" else {"flows"}  # the same with or without a user
+    if role not in ("anonymous", "agent_pusat"):
+        skipped |= SAME_FOR_EVERY_ROLE
+    if role == "admin":
+        skipped |= SAME_AS_SUPERVISOR
+    return [(name, address) for name, address in pages(role, floor) if name not in skipped]
+
+
+# --- In the browser ----------------------------------------------------------------------
+def new_context(browser, base_url: str, language: str):
+    """A browser context speaking `language` (the console's language cookie). The console's
+    Content-Security-Policy allows no inline script, which is how axe is injected: it is
+    bypassed in these contexts only."""
+    context = browser.new_context(
+        viewport={"width": 1366, "height": 800},
+        base_url=base_url,
+        bypass_csp=True,
+        locale="id-ID" if language == "id" else "en-GB",
+    )
+    context.add_cookies([{"name": "django_language", "value": language, "url": base_url}])
+    return context
+
+
+@contextlib.contextmanager
+def signed_in(browser, base_url: str, language: str, username: str | None):
+    """A page of a fresh context speaking `language`, signed in as `username` (None: signed
+    out); the context is closed afterwards."""
+    context = new_context(browser, base_url, language)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        if username:
+            log_in(page, username)
+        yield page
+    finally:
+        context.close()
+
+
+def log_in(page, username: str, password: str = PASSWORD) -> None:
+    page.goto("/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.locator("main button[type=submit]").click()
+    page.wait_for_load_state()
+
+
+def settle(page) -> None:
+    """Wait for the page's htmx loads (customer panel, articles) to finish: htmx marks an
+    element with .htmx-request while its request is in flight."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
