@@ -17,14 +17,16 @@ MANAGE := $(BIN)/python manage.py
 HOST_PORT ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup migrate messages run test lint format bench clean
+.PHONY: help setup migrate messages run test lint format bench screenshots clean
 
 help:
 	@echo "make run    - set up .venv, migrate, load demo users, serve http://$(HOST_PORT)"
-	@echo "make test   - ruff, Django checks, missing-migration check, then pytest"
+	@echo "             (HOST_PORT=0.0.0.0:8080 make run: another address and port)"
+	@echo "make test   - make lint, Django checks, missing-migration check, then pytest"
 	@echo "make lint   - ruff check, ruff format --check and the layer contracts (lint-imports)"
 	@echo "make format - apply ruff's fixes and formatting"
 	@echo "make bench  - how to run the benchmarks in bench/"
+	@echo "make screenshots - run the browser tests, writing their pictures into docs/screenshots/"
 	@echo "make clean  - remove .venv, var/ (the SQLite database), staticfiles/ and caches"
 
 $(BIN)/python:
@@ -83,6 +85,13 @@ bench:
 		echo "    $$script  $$summary"; \
 	done; \
 	[ $$found -eq 1 ] || echo "    (none yet)"
+
+# The browser tests save their screenshots in a temporary folder, so `make test` never changes
+# a tracked file. This target is the one way to refresh the committed pictures: review them
+# with `git diff --stat docs/screenshots`, then commit. Needs Chromium, like the browser marker.
+screenshots: setup
+	TIER2_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/e2e -m browser \
+		-p no:cacheprovider $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis

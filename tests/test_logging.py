@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from celery import Celery
 from celery.worker.request import Request
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.db import connection
 from django.http import HttpResponse
 from django.test import RequestFactory
@@ -32,6 +33,7 @@ from tickets import observability
 from tickets.observability import (
     REQUEST_ID_HEADER,
     TASK_HEADER,
+    ClientErrorFilter,
     RequestIdFilter,
     RequestIdMiddleware,
     current_request_id,
@@ -43,6 +45,7 @@ pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 QUEUE = f"tier2-logging-test-{uuid.uuid4().hex[:8]}"
+MEMORY_BROKER = "memory://localhost/"
 
 
 # --- The request id of a request ----------------------------------------------------------------
@@ -185,12 +188,208 @@ def test_production_logs_json_and_development_text(tmp_path):
     assert run_settings(code, tmp_path, LOG_FORMAT="xml").returncode != 0
 
 
+# --- Quiet logs: one line per event, no traceback for a refusal, no broker warning ---------------
+# Run in a fresh interpreter with the settings' own LOGGING (stderr is what the console logs):
+# the console's URLs plus three views, a refusal, a crash and a plain page, each requested with a
+# request id of its own; a 404; a request line as runserver logs it; and a first eager task.
+SCENE = """
+import logging, sys, types
+import django
+django.setup()
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.test import Client, override_settings
+from django.urls import path
+from tier2 import urls as console_urls
+from tier2.celery import app
+
+def refuse(request):
+    raise PermissionDenied("not yours")
+
+def crash(request):
+    raise RuntimeError("a bug of ours")
+
+def page(request):
+    return HttpResponse("ok")
+
+urls = types.ModuleType("quiet_log_urls")
+urls.urlpatterns = [
+    path("refuse/", refuse), path("crash/", crash), path("page/", page),
+    *console_urls.urlpatterns,
+]
+urls.handler404 = console_urls.handler404
+sys.modules["quiet_log_urls"] = urls
+client = Client(raise_request_exception=False)
+with override_settings(ROOT_URLCONF="quiet_log_urls", DEBUG=False):
+    for name in ("refuse", "crash", "page", "missing"):
+        status = client.get(f"/{name}/", HTTP_X_REQUEST_ID=f"req-{name}").status_code
+        print(name, status)
+logging.getLogger("django.server").info("GET /login/ 200", extra={"status_code": 200})
+
+@app.task(name="tests.quiet_noop")
+def noop(value):
+    return value
+
+print("eager", app.conf.task_always_eager, noop.delay(7).get())
+"""
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """(stdout, stderr) of SCENE, in text and in JSON."""
+    results = {}
+    for log_format in ("text", "json"):
+        folder = tmp_path_factory.mktemp(f"quiet-{log_format}")
+        result = run_settings(SCENE, folder, LOG_FORMAT=log_format)
+        assert result.returncode == 0, result.stderr
+        results[log_format] = result
+    return results
+
+
+def lines_of(result: subprocess.CompletedProcess, text: str) -> list[str]:
+    return [line for line in result.stderr.splitlines() if text in line]
+
+
+def test_the_scene_answers_as_the_console_does(scene):
+    assert scene["text"].stdout.split() == [
+        *("refuse", "403", "crash", "500", "page", "200", "missing", "404"),
+        *("eager", "True", "7"),
+    ]
+
+
+def test_a_refusal_is_one_warning_line_without_a_traceback(scene):
+    result = scene["text"]
+
+    (line,) = lines_of(result, "req-refuse")
+    assert " WARNING [req-refuse] django.request: Forbidden (Permission denied): /refuse/" in line
+    assert "PermissionDenied" not in result.stderr
+    assert "not yours" not in result.stderr
+
+
+def test_a_refusal_in_json_is_one_object_without_an_exception(scene):
+    (line,) = lines_of(scene["json"], "req-refuse")
+    record = json.loads(line)
+
+    assert record["level"] == "WARNING"
+    assert record["message"] == "Forbidden (Permission denied): /refuse/"
+    assert "exc_info" not in record
+
+
+def test_an_error_of_our_own_code_keeps_its_traceback(scene):
+    result = scene["text"]
+
+    (line,) = lines_of(result, "req-crash")
+    assert " ERROR [req-crash] django.request: Internal Server Error: /crash/" in line
+    assert result.stderr.count("Traceback (most recent call last)") == 1
+    assert "RuntimeError: a bug of ours" in result.stderr
+
+
+def test_each_request_is_logged_once_and_a_plain_page_not_at_all(scene):
+    """A test client has no access log: what a request logs here is Django's own record of a
+    4xx, once. runserver's request line goes through the same single handler, once."""
+    result = scene["text"]
+
+    assert len(lines_of(result, "req-missing")) == 1
+    assert lines_of(result, "req-page") == []
+    (request_line,) = lines_of(result, "GET /login/ 200")
+    assert " INFO [-] django.server: GET /login/ 200" in request_line  # the console's format
+
+
+def test_the_embedded_broker_gives_no_hostname_warning(scene):
+    """Eager mode opens the in-memory broker at the first task of a process (to serialise its
+    arguments): kombu warned "No hostname was supplied" there while the URL had no host."""
+    for result in scene.values():
+        assert "No hostname" not in result.stderr
+        assert "kombu" not in result.stderr
+
+
+def test_start_up_says_nothing(scene):
+    """No "AXES: BEGIN version" at every process start (django-axes logs WARNING and up)."""
+    assert "AXES" not in scene["text"].stderr
+
+
+def test_a_celery_worker_logs_each_line_once_in_the_consoles_format(tmp_path):
+    """A worker sets its logging up at start (`app.log.setup`); with the setup_logging receiver
+    of tier2/celery.py it applies the settings' LOGGING instead of hijacking the root logger."""
+    code = (
+        "import django, logging; django.setup()\n"
+        "from tier2.celery import app\n"
+        "app.log.setup(loglevel='INFO', redirect_stdouts=False)\n"
+        "logging.getLogger('celery.worker').warning('worker line')\n"
+        "logging.getLogger('integrations.tasks').warning('task line')\n"
+    )
+    result = run_settings(code, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    (worker,) = lines_of(result, "worker line")
+    (task,) = lines_of(result, "task line")
+    assert " WARNING [-] celery.worker: worker line" in worker
+    assert " WARNING [-] integrations.tasks: task line" in task
+
+
+def test_manage_py_check_is_quiet(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TIER2_", "DJANGO_"))}
+    clean.pop("REDIS_URL", None)
+    clean.update(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "No hostname" not in result.stderr
+    assert result.stderr.strip() == ""  # no warning and no start-up chatter
+    assert result.stdout.startswith("System check identified no issues")
+
+
+@pytest.mark.parametrize(
+    "exception",
+    [PermissionDenied("no"), SuspiciousOperation("odd"), BadRequest("bad")],
+    ids=["403", "suspicious", "400"],
+)
+@pytest.mark.parametrize("logger", ["django.request", "django.security.DisallowedHost"])
+def test_the_filter_drops_a_refusals_traceback(exception, logger):
+    record = logging.LogRecord(logger, logging.WARNING, __file__, 1, "x", (), None)
+    record.exc_info = (type(exception), exception, None)
+
+    assert ClientErrorFilter().filter(record) is True
+    assert record.exc_info is None
+
+
+def test_the_filter_keeps_a_refusals_traceback_outside_djangos_response_records():
+    refusal = PermissionDenied("raised in a task")
+    record = logging.LogRecord("celery.app.trace", logging.ERROR, __file__, 1, "x", (), None)
+    record.exc_info = (PermissionDenied, refusal, None)
+
+    assert ClientErrorFilter().filter(record) is True
+    assert record.exc_info == (PermissionDenied, refusal, None)
+
+
+def test_the_filter_keeps_the_traceback_of_anything_else():
+    error = RuntimeError("ours")
+    record = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "x", (), None)
+    record.exc_info = (RuntimeError, error, None)
+
+    assert ClientErrorFilter().filter(record) is True
+    assert record.exc_info == (RuntimeError, error, None)
+
+
 # --- Into Celery tasks: a real message header round trip --------------------------------------
 @pytest.fixture(scope="module")
 def broker_app():
     """A Celery app on an in-memory broker with one task that logs and reports its id. The
     signal handlers are the ones tier2/celery.py connected (Celery signals are global)."""
-    app = Celery("tier2-logging-test", broker="memory://", set_as_current=False)
+    app = Celery("tier2-logging-test", broker=MEMORY_BROKER, set_as_current=False)
     app.conf.task_default_queue = QUEUE
     app.conf.task_always_eager = False
 
@@ -204,7 +403,7 @@ def broker_app():
 
 def take_message(app):
     """The next message of the test queue, as a worker receives it."""
-    with Connection("memory://") as conn:
+    with Connection(MEMORY_BROKER) as conn:
         queue = conn.SimpleQueue(app.amqp.queues[QUEUE])
         message = queue.get(block=True, timeout=5)
         message.ack()

@@ -73,6 +73,30 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class ClientErrorFilter(logging.Filter):
+    """Drops the traceback from the record of a refusal the client caused.
+
+    Django logs a 403 (`PermissionDenied`), a 400 (`BadRequest`, a body it cannot parse) and a
+    suspicious request (`django.security.*`) with the exception attached. The message already
+    says what happened and to which path; the traceback only shows Django's own frames and
+    turns one warning into thirty lines. Only Django's records of a response lose it: anything
+    else, an error of the console's own code or a task's, keeps its traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # Imported here: this module loads while the settings do (see the module docstring).
+        from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+        from django.http.multipartparser import MultiPartParserError
+
+        refusals = (PermissionDenied, BadRequest, SuspiciousOperation, MultiPartParserError)
+        exception = record.exc_info[1] if record.exc_info else None
+        from_django = record.name == "django.request" or record.name.startswith("django.security")
+        if from_django and isinstance(exception, refusals):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class RequestIdMiddleware:
     """The request's id: the proxy's `X-Request-ID` if valid, else a new one; in the response.
 

@@ -204,7 +204,10 @@ SILENCED_SYSTEM_CHECKS.append("security.W021")
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = env_bool("CELERY_TASK_EAGER_PROPAGATES", False)
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# Embedded: an in-memory broker, which eager mode still opens once to serialise a task's
+# arguments. It is named with a host so kombu has none to "revert to" (no warning at the first
+# task); the memory transport ignores the host.
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 # Nothing reads task results (effects are in the database); without them a broker outage
 # fails `.delay()` fast with kombu's OperationalError instead of retrying a result backend.
@@ -218,9 +221,10 @@ CELERY_TIMEZONE = "Asia/Jakarta"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600)}
 
 if REDIS_URL:
-    # The cache holds nothing that cannot be lost (My Kiss look-ups, import progress, cancel
-    # flags), so a Redis outage degrades instead of failing requests: django-redis answers a
-    # miss to reads, drops writes and logs each ignored error ("django_redis.cache" logger).
+    # The cache holds nothing that cannot be lost (My Kiss look-ups, import progress; an
+    # import's cancel request is on its row), so a Redis outage degrades instead of failing
+    # requests: django-redis answers a miss to reads, drops writes and logs each ignored error
+    # ("django_redis.cache" logger).
     # Short socket timeouts keep an unreachable Redis from holding a request up.
     CACHES = {
         "default": {
@@ -521,7 +525,11 @@ if LOG_FORMAT not in {"json", "text"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "tickets.observability.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "tickets.observability.RequestIdFilter"},
+        # A 403 or 400 is one line: its record loses Django's traceback (not a real error's).
+        "client_errors": {"()": "tickets.observability.ClientErrorFilter"},
+    },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
         "json": {
@@ -534,15 +542,20 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request_id"],
+            "filters": ["request_id", "client_errors"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         # Eager Celery logs every task at INFO; keep the embedded default quiet.
         "celery": {"level": os.environ.get("CELERY_LOG_LEVEL", "WARNING")},
-        # Django's records go to the root handler only, not also to Django's default console.
+        # Django's records go to the root handler only, not also to Django's default console;
+        # so do the request lines of Django's own runserver (it gives them a handler otherwise).
         "django": {"handlers": [], "level": "INFO"},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        # django-axes says "BEGIN version" at every process start and two INFO lines at every
+        # sign-in; the security log records sign-ins. Its lockout warnings still show.
+        "axes": {"level": "WARNING"},
     },
 }
 
@@ -623,7 +636,7 @@ TIER2_OUTBOX_LEASE_SECONDS = env_int("TIER2_OUTBOX_LEASE_SECONDS", 120)
 # Grace before the sweep sends a call again whose message is missing or was lost.
 TIER2_OUTBOX_REDISPATCH_AFTER_SECONDS = env_int("TIER2_OUTBOX_REDISPATCH_AFTER_SECONDS", 60)
 
-# --- TMF621 event subscriptions (/hub; docs/tmf621-hub.md) --------------------------------------
+# --- TMF621 event subscriptions (/hub; docs/tmf621.md) ------------------------------------------
 # Attempts of one event delivery, and the backoff between them (Celery's, as for the adapters;
 # jitter from TIER2_ADAPTER_RETRY_JITTER).
 TIER2_HUB_MAX_ATTEMPTS = env_int("TIER2_HUB_MAX_ATTEMPTS", 10)

@@ -1,7 +1,7 @@
 """A real HTTP listener for TMF621 events, as a subscriber would run one (tests only).
 
 `Listener` serves `http://127.0.0.1:<free port>/<path>` from a thread (`http.server`), and checks
-every POST the way docs/tmf621-hub.md tells a receiver to: the HMAC-SHA256 of the raw body bytes
+every POST the way docs/tmf621.md tells a receiver to: the HMAC-SHA256 of the raw body bytes
 with the subscription's secret, hex, must equal the `X-Tmf-Signature` header after `sha256=`
 (compared in constant time). It is written here from the documentation, not from the code under
 test, so a test that passes shows a receiver can verify what we send.

@@ -1,7 +1,7 @@
 """TMF621 events delivered through a real broker and real Celery workers to a real listener.
 
 The listener is an HTTP server in a thread of this process (tests/tmf/listener.py); it checks
-every signature as docs/tmf621-hub.md tells a receiver to. The workers are real prefork
+every signature as docs/tmf621.md tells a receiver to. The workers are real prefork
 processes on the Redis of REDIS_URL (tests/integrations/worker.py), against the pytest-django
 test database; this process makes the changes through the services, which commit for real and
 send the outbox rows to the broker. Then what can go wrong does: the listener refuses the first

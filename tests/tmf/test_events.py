@@ -3,7 +3,7 @@
 The changes are made through the services, as the console, the API and the tasks make them; the
 events are read from the outbox rows they queue (`AdapterCall`, app `hub`), which are written in
 the change's transaction. Nothing is delivered here (tests/tmf/test_hub.py and
-test_event_delivery.py deliver). The expected event types are the table of docs/tmf621-hub.md,
+test_event_delivery.py deliver). The expected event types are the table of docs/tmf621.md,
 written out by hand.
 """
 

@@ -2,7 +2,7 @@
 
 The API tests call `/tmf-api/troubleTicket/v5/hub` with token clients. The delivery tests run
 the outbox task in this process (Celery is eager here) against a real HTTP listener in a thread
-(tests/tmf/listener.py), which checks each signature the way docs/tmf621-hub.md tells a receiver
+(tests/tmf/listener.py), which checks each signature the way docs/tmf621.md tells a receiver
 to. tests/tmf/test_event_delivery.py does the same through a real broker and worker.
 """
 

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from . import views
+from .root import ApiRootView
 
 
 class SwaggerView(SpectacularSwaggerView):
@@ -31,6 +32,12 @@ router.register("ingest", views.IngestView, basename="ingest")
 router.register("imports", views.ImportJobViewSet, basename="import")
 
 urlpatterns = [
+    # The entry points (schema, docs, token, resources, TMF621), instead of a 404.
+    path(
+        "",
+        ApiRootView.as_view(registry=tuple((p, b) for p, _v, b in router.registry)),
+        name="api-root",
+    ),
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
     path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

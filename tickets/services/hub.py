@@ -3,7 +3,7 @@ sends to the subscribers who may see the ticket.
 
 The changes come from `services.events` (one announcement per change, inside its transaction);
 this module is one consumer of them. For each change it picks the spec's event types
-(`event_types`, the table in docs/tmf621-hub.md), and for each active subscription that asks for
+(`event_types`, the table in docs/tmf621.md), and for each active subscription that asks for
 them (its `query`) and whose owner may see the ticket (the same scoping as the API's reads),
 writes one outbox row per event with the complete event JSON, frozen now, in the change's
 transaction (`integrations.hub.queue`). The outbox sends it after commit, signed, with retries.
@@ -67,7 +67,7 @@ def _status(flow: str, state: str, closing_code: str = "") -> str:
 
 
 def event_types(change: events.TicketChange) -> list[str]:
-    """The spec's event types one change sends (docs/tmf621-hub.md, "Which change sends what").
+    """The spec's event types one change sends (docs/tmf621.md, "Which change sends what").
 
     Arrival: CreateEvent. A new TMF status: StatusChangeEvent, plus ResolvedEvent when it is
     `resolved`, plus InformationRequiredEvent when it is `pending` (the agent cannot reach the

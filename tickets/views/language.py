@@ -3,9 +3,8 @@
 Django's `LocaleMiddleware` prefers the browser's Accept-Language header over `LANGUAGE_CODE`,
 so an agent whose browser is set to English would start in English. `ConsoleLocaleMiddleware`
 ignores that header: the console speaks `LANGUAGE_CODE` (Bahasa Indonesia) until the user
-switches with the language selector (Django's language cookie). To use it, put
-"tickets.views.language.ConsoleLocaleMiddleware" in place of
-"django.middleware.locale.LocaleMiddleware" in `MIDDLEWARE`.
+switches with the language selector (Django's language cookie). It stands in `MIDDLEWARE` where
+Django's `LocaleMiddleware` would.
 """
 
 from django.middleware.locale import LocaleMiddleware

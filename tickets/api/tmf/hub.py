@@ -5,7 +5,7 @@ A subscription is the spec's `Hub`: `callback` (where the events are POSTed) and
 events, `integrations.hub.parse_query`). `POST` answers 201 with the Hub and, once only, the
 `secret` the events are signed with (HMAC-SHA256 of the body, `X-Tmf-Signature`). The rules
 (who may subscribe, what a callback and a query may be, how many) are the services'
-(`services.create_subscription`); docs/tmf621-hub.md describes the events.
+(`services.create_subscription`); docs/tmf621.md describes the events.
 """
 
 from __future__ import annotations
