@@ -29,6 +29,7 @@ class AdapterCall(models.Model):
         null=True,
         blank=True,
         related_name="calls",
+        verbose_name=_("ticket"),
     )
     incident = models.ForeignKey(
         "tickets.GamasIncident",
@@ -36,6 +37,7 @@ class AdapterCall(models.Model):
         null=True,
         blank=True,
         related_name="calls",
+        verbose_name=_("gamas incident"),
     )
     log_entry = models.ForeignKey(
         "tickets.TransitionLog",
@@ -44,6 +46,7 @@ class AdapterCall(models.Model):
         blank=True,
         related_name="calls",
         help_text=_("The transition that caused the call (its note is the call's reason)."),
+        verbose_name=_("log entry"),
     )
     app = models.CharField(_("application"), max_length=16)
     operation = models.CharField(_("operation"), max_length=32)
@@ -59,9 +62,12 @@ class AdapterCall(models.Model):
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
     idempotency_key = models.CharField(_("idempotency key"), max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
     dispatched_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("When the first message for the call was published.")
+        null=True,
+        blank=True,
+        help_text=_("When the first message for the call was published."),
+        verbose_name=_("dispatched at"),
     )
     last_sent_at = models.DateTimeField(
         _("last sent at"),
@@ -89,7 +95,7 @@ class AdapterCall(models.Model):
         blank=True,
         help_text=_("While running: no other delivery may run the call before this time."),
     )
-    finished_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
     # An event delivery to a TMF621 subscriber (app "hub"): the subscription it goes to. No
     # database constraint: a change committing while its subscription is deleted must not fail
     # (the delivery then finds no subscription and is not sent); Django deletes a subscription's
@@ -134,10 +140,20 @@ class OutboxProbe(models.Model):
     been taken by a worker: a call sent before that and still pending lost its message.
     """
 
-    queue = models.CharField(max_length=64, unique=True)
-    sent_at = models.DateTimeField(null=True, blank=True)  # the newest probe published
-    passed_until = models.DateTimeField(null=True, blank=True)  # the newest probe that came out
-    passed_at = models.DateTimeField(null=True, blank=True)  # when it came out
+    queue = models.CharField(max_length=64, unique=True, verbose_name=_("queue"))
+    sent_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("probe sent at")
+    )  # the newest probe published
+    passed_until = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("delivered up to")
+    )  # the newest probe that came out
+    passed_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("delivery seen at")
+    )  # when it came out
+
+    class Meta:
+        verbose_name = _("outbox probe")
+        verbose_name_plural = _("outbox probes")
 
     def __str__(self) -> str:
         return f"{self.queue} delivered up to {self.passed_until}"
@@ -146,11 +162,17 @@ class OutboxProbe(models.Model):
 class PullCursor(models.Model):
     """How far a periodic pull from an external application has read (one row per source)."""
 
-    source = models.CharField(max_length=32, unique=True)
-    pulled_until = models.DateTimeField()
+    source = models.CharField(max_length=32, unique=True, verbose_name=_("source"))
+    pulled_until = models.DateTimeField(verbose_name=_("pulled until"))
     # The last record read: its time is `pulled_until`, its id breaks ties between records of the
     # same time, so the next page starts strictly after it.
-    last_ref = models.CharField(max_length=64, blank=True, default="")
+    last_ref = models.CharField(
+        max_length=64, blank=True, default="", verbose_name=_("last record read")
+    )
+
+    class Meta:
+        verbose_name = _("pull cursor")
+        verbose_name_plural = _("pull cursors")
 
     def __str__(self) -> str:
         return f"{self.source} until {self.pulled_until:%Y-%m-%d %H:%M}"

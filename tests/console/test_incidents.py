@@ -85,8 +85,8 @@ def test_supervisor_assigns_children_in_bulk_and_refusals_are_reported(
     assert factories.reload(first).assignee == agent
     assert factories.reload(second).assignee == agent
     assert factories.reload(third).assignee is None
-    assert "2 tickets done." in page
-    assert "1 of the selected tickets are not tickets of this incident you can see." in page
+    assert "2 tickets assigned to agent.gamas." in page
+    assert "1 of the selected tickets is not a ticket of this incident you can see." in page
 
 
 @pytest.mark.parametrize("action", ["take", "release"])

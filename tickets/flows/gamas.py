@@ -9,6 +9,7 @@ rules; recovering the incident moves every waiting child to verifying in the bac
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .. import roles
 from ..models import Flow, GamasIncident
@@ -175,7 +176,11 @@ class GamasIncidentMachine(GamasIncident):
     """The incident's machine: open -> recovered -> closed."""
 
     states = {
-        "open": State(_("Open"), _("The outage is on; reports from the area are linked to it.")),
+        "open": State(
+            # "Open" is also a button; the state needs its own word ("Terbuka", not "Buka").
+            pgettext_lazy("incident state", "Open"),
+            _("The outage is on; reports from the area are linked to it."),
+        ),
         "recovered": State(
             _("Recovered"),
             _("The network is back; every linked report is being verified."),

@@ -58,12 +58,27 @@ def _transition_of(machine, name: str):
         raise TransitionNotAllowed(_("Unknown action “%(name)s”.") % {"name": name})
     found = meta.get_transition(machine.state)
     if found is None:
-        raise TransitionNotAllowed(
-            _("“%(name)s” is not possible while the ticket is %(state)s.")
-            % {"name": name, "state": machine.state},
-            current_state=machine.state,
+        words = {"name": _action_label(meta, name), "state": _state_label(machine)}
+        message = (
+            _("“%(name)s” is not possible while the incident is “%(state)s”.")
+            if isinstance(machine, GamasIncident)
+            else _("“%(name)s” is not possible while the ticket is “%(state)s”.")
         )
+        raise TransitionNotAllowed(message % words, current_state=machine.state)
     return found
+
+
+def _action_label(meta, name: str) -> str:
+    """The words of the action `name` (its label from any state it leaves)."""
+    label = next((found.custom.get("label") for found in meta.transitions.values()), None)
+    return str(label) if label else name.replace("_", " ")
+
+
+def _state_label(machine) -> str:
+    """The words of the state the machine is in (people read labels, the API's code field
+    carries the state's code)."""
+    info = getattr(type(machine), "states", {}).get(machine.state)
+    return str(info.label) if info else machine.state
 
 
 def _failed_condition(machine, found):

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from integrations.adapters import DISPLAY_NAMES
+from integrations.adapters.labels import operation_label
 
 from .. import roles, selectors, services
 from ..forms_supervisor import AnswerForm, HandOverForm
@@ -129,7 +130,7 @@ def evidence_calls(ticket) -> list[dict]:
         rows.append(
             {
                 "app": DISPLAY_NAMES.get(call.app, call.app),
-                "operation": call.operation.replace("_", " "),
+                "operation": operation_label(call.app, call.operation),
                 "status": call.status,
                 "status_label": call.get_status_display(),
                 "at": call.finished_at or call.created_at,

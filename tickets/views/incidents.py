@@ -17,6 +17,7 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from .. import roles, selectors, services
@@ -201,11 +202,33 @@ def incident_action(request, pk: int, name: str):
     return render_incident(request, incident, bound=form, status=INVALID)
 
 
-def _run_bulk(request, action: str, ticket_ids: list[int], agent_id: str) -> tuple[int, list]:
-    user = request.user
-    agent = None
+def _bulk_agent(action: str, agent_id: str):
+    if action != "assign":
+        return None
+    return get_user_model().objects.filter(pk=agent_id, is_active=True).first()
+
+
+def _bulk_done_message(action: str, count: int, agent) -> str:
+    """What the bulk action did, in words: how many tickets, and where they went."""
+    if action == "take":
+        return ngettext("You took %(count)d ticket.", "You took %(count)d tickets.", count) % {
+            "count": count
+        }
     if action == "assign":
-        agent = get_user_model().objects.filter(pk=agent_id, is_active=True).first()
+        return ngettext(
+            "%(count)d ticket assigned to %(agent)s.",
+            "%(count)d tickets assigned to %(agent)s.",
+            count,
+        ) % {"count": count, "agent": agent.get_username() if agent else "—"}
+    return ngettext(
+        "%(count)d ticket released to the queue.",
+        "%(count)d tickets released to the queue.",
+        count,
+    ) % {"count": count}
+
+
+def _run_bulk(request, action: str, ticket_ids: list[int], agent) -> tuple[int, list]:
+    user = request.user
     done, failures = 0, []
     for ticket_id in ticket_ids:
         try:
@@ -240,24 +263,31 @@ def incident_bulk(request, pk: int):
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    done, failures = _run_bulk(
-        request, form.cleaned_data["action"], ticket_ids, form.cleaned_data.get("agent", "")
-    )
+    action = form.cleaned_data["action"]
+    agent = _bulk_agent(action, form.cleaned_data.get("agent", ""))
+    done, failures = _run_bulk(request, action, ticket_ids, agent)
     if done:
-        messages.success(request, _("%(count)d tickets done.") % {"count": done})
+        messages.success(request, _bulk_done_message(action, done, agent))
     for ticket_id, reason in failures[:REPORTED_FAILURES]:
         messages.error(request, f"T2-{ticket_id:07d}: {reason}")
-    if len(failures) > REPORTED_FAILURES:
+    more = len(failures) - REPORTED_FAILURES
+    if more > 0:
         messages.error(
             request,
-            _("%(count)d more tickets were refused.")
-            % {"count": len(failures) - REPORTED_FAILURES},
+            ngettext(
+                "%(count)d more ticket was refused.", "%(count)d more tickets were refused.", more
+            )
+            % {"count": more},
         )
     missing = len(wanted) - len(ticket_ids)
     if missing:
         messages.warning(
             request,
-            _("%(count)d of the selected tickets are not tickets of this incident you can see.")
+            ngettext(
+                "%(count)d of the selected tickets is not a ticket of this incident you can see.",
+                "%(count)d of the selected tickets are not tickets of this incident you can see.",
+                missing,
+            )
             % {"count": missing},
         )
     return redirect_to(request, incident_url(request, pk))
