@@ -171,12 +171,14 @@ def live_logged_in(browser, asgi_console):
 @pytest.fixture
 def screenshot(tmp_path):
     """`screenshot(page, "queue")` saves queue.png in the test's temporary folder, or in
-    TIER2_SCREENSHOTS_DIR when set (to refresh the committed docs/screenshots/)."""
-    folder = Path(SCREENSHOTS_DIR) if SCREENSHOTS_DIR else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
+    TIER2_SCREENSHOTS_DIR when set (to refresh the committed docs/screenshots/). A picture that
+    is not one of the docs' (`for_docs=False`: the layout checks' many widths) always goes to
+    the temporary folder."""
+    docs_folder = Path(SCREENSHOTS_DIR) if SCREENSHOTS_DIR else tmp_path
+    docs_folder.mkdir(parents=True, exist_ok=True)
 
-    def save(page, name: str, *, full_page: bool = False) -> Path:
-        path = folder / f"{name}.png"
+    def save(page, name: str, *, full_page: bool = False, for_docs: bool = True) -> Path:
+        path = (docs_folder if for_docs else tmp_path) / f"{name}.png"
         page.evaluate("document.activeElement && document.activeElement.blur()")
         page.screenshot(path=str(path), full_page=full_page, animations="disabled")
         return path

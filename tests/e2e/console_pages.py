@@ -14,13 +14,14 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django_otp.oath import TOTP
 
 from tests import factories
 from tests.e2e import demo_data
 from tickets import services
-from tickets.services import accounts
+from tickets.models import Campaign
+from tickets.services import accounts, imports
 from tickets.services.live import notify
 
 PASSWORD = demo_data.PASSWORD
@@ -42,6 +43,7 @@ class ConsoleFloor:
     tickets: dict = field(default_factory=dict)  # what the ticket is -> its id
     escalation: int = 0
     incident: int = 0
+    import_job: int = 0
     recovery_codes: list = field(default_factory=list)
 
 
@@ -68,10 +70,13 @@ def build() -> ConsoleFloor:
     # Escalations on the desk: one taken back from Support later, one overdue.
     reasons = ("ONT LOS merah, redaman -40 dBm", "Pelanggan minta kompensasi")
     escalations = [
-        demo_data.escalate(factories.arrive("nossa", service=demo_data.service(), summary=reason),
-                  floor.agent, reason)
+        demo_data.escalate(
+            factories.arrive("nossa", service=demo_data.service(), summary=reason),
+            floor.agent,
+            reason,
+        )
         for reason in reasons
-    ]  # fmt: skip
+    ]
     found.escalation = escalations[0].pk
     found.tickets["escalated"] = escalations[0].ticket_id
 
@@ -91,6 +96,22 @@ def build() -> ConsoleFloor:
         notify(user_id=user.pk, kind="escalation_answered", message="Eskalasi dijawab")
     services.sweep_sla()
 
+    # An uploaded Ideas list whose line 3 was rejected (an 11-digit service number).
+    campaign = Campaign.objects.create(code="ideas-a11y", name="Ideas Desember", flow="ideas")
+    job = imports.start_import(
+        kind="ideas",
+        file_name="ideas-desember.csv",
+        content=(
+            "service_number,customer_name,phone,sto,olt,odp,summary\n"
+            "131100000021,Budi Santoso,081234567801,KBY,OLT-KBY-02,ODP-KBY-FAC/011,Tawaran\n"
+            "13110000002,Siti Aminah,081234567802,KBY,OLT-KBY-02,ODP-KBY-FAC/011,Tawaran\n"
+        ),
+        campaign=campaign,
+        uploaded_by=supervisor,
+    )
+    imports.run_import_job(job.pk)
+    found.import_job = job.pk
+
     # A user with an authenticator app: logging in leads to the verify page.
     second = factories.agent(site_code="PST", flows=("nossa",), username=TWO_FACTOR_USER)
     key = accounts.new_totp_secret()
@@ -102,13 +123,13 @@ def build() -> ConsoleFloor:
     return found
 
 
-def call_lists() -> list[tuple[str, str]]:
-    """The call-list imports and the Callback record form, where the console has them."""
-    found = []
-    for name, url_name in (("imports", "imports"), ("callback-record", "callback_record")):
-        with contextlib.suppress(NoReverseMatch):
-            found.append((name, reverse(url_name)))
-    return found
+def call_lists(floor: ConsoleFloor) -> list[tuple[str, str]]:
+    """The call-list imports, an import with a rejected row, and the Callback record form."""
+    return [
+        ("imports", reverse("imports")),
+        ("import", reverse("import_detail", args=[floor.import_job])),
+        ("callback-record", reverse("callback_record")),
+    ]
 
 
 def pages(role: str, floor: ConsoleFloor) -> list[tuple[str, str]]:
@@ -154,34 +175,25 @@ def pages(role: str, floor: ConsoleFloor) -> list[tuple[str, str]]:
         ("workspace-diagnosing", f"/tickets/{ticket['diagnosing']}/"),
     ]
     if role == "supervisor":
-        return [*common, *supervising, *desk, *gamas, *call_lists(), ("403", "/sla-policies/")]
+        return [
+            *common,
+            *supervising,
+            *desk,
+            *gamas,
+            *call_lists(floor),
+            ("403", "/sla-policies/"),
+        ]
     if role == "admin":
         return [
             *common,
             *supervising,
             *desk,
             *gamas,
+            *call_lists(floor),
             ("sla-policies", "/sla-policies/"),
             ("sla-policy-form", "/sla-policies/nossa/3/"),
         ]
     raise ValueError(role)
-
-
-# Pages that look the same for every signed-in role but for the top bar (which every other page
-# shows too): checked with the Pusat agent only; the flows, signed out only. An admin sees the
-# supervisor's pages as the supervisor does: the admin's own are checked, with dashboard and home.
-SAME_FOR_EVERY_ROLE = {"two-factor", "two-factor-enrol", "404"}
-SAME_AS_SUPERVISOR = {"slg", "workspace-diagnosing", "desk", "escalation", "incidents", "incident"}
-
-
-def distinct_pages(role: str, floor: ConsoleFloor) -> list[tuple[str, str]]:
-    """`pages(role, floor)` less those another role's check already covers."""
-    skipped = set() if role == "anonymous" else {"flows"}  # the same with or without a user
-    if role not in ("anonymous", "agent_pusat"):
-        skipped |= SAME_FOR_EVERY_ROLE
-    if role == "admin":
-        skipped |= SAME_AS_SUPERVISOR
-    return [(name, address) for name, address in pages(role, floor) if name not in skipped]
 
 
 # --- In the browser ----------------------------------------------------------------------

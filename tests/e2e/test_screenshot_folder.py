@@ -59,3 +59,18 @@ def test_the_committed_pictures_are_named_by_the_docs():
     committed = {picture.stem for picture in DOCS_SCREENSHOTS.glob("*.png")}
 
     assert committed <= taken, f"no test takes: {sorted(committed - taken)}"
+
+
+def test_make_screenshots_writes_only_the_docs_pictures(monkeypatch, tmp_path_factory, request):
+    """With TIER2_SCREENSHOTS_DIR set (here a stand-in folder), the docs' pictures go there and
+    the layout checks' pictures at every width still go to the test's temporary folder."""
+    docs = tmp_path_factory.mktemp("docs-screenshots")
+    monkeypatch.setattr(conftest, "SCREENSHOTS_DIR", str(docs))
+    screenshot = request.getfixturevalue("screenshot")
+    tmp_path = request.getfixturevalue("tmp_path")
+
+    assert screenshot(StandInPage(), "queue") == docs / "queue.png"
+    layout = screenshot(StandInPage(), "agent_pusat-queues-390", for_docs=False)
+
+    assert layout == tmp_path / "agent_pusat-queues-390.png"
+    assert sorted(picture.name for picture in docs.iterdir()) == ["queue.png"]

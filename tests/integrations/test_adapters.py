@@ -714,3 +714,16 @@ def test_registry_forgets_adapters_when_the_setting_changes(django_settings):
 def test_unknown_app_raises_value_error(django_settings):
     with pytest.raises(ValueError, match="unknown adapter app"):
         get_adapter("sap")
+
+
+def test_acs_messages_name_the_actions_in_words_not_codes():
+    from integrations.adapters import get_adapter
+    from integrations.adapters.acs import REMOTE_ACTIONS
+
+    acs = get_adapter("acs")
+    for number in ("131100000011", "131100000012", "131100000013", "131100000014"):
+        for action in REMOTE_ACTIONS:
+            result = acs.remote_fix(
+                service_number=number, action=action, idempotency_key=f"k-{number}-{action}"
+            )
+            assert not any(code in result.message for code in REMOTE_ACTIONS), result.message
