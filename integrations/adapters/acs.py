@@ -22,6 +22,12 @@ from .base import (
 
 # Actions ACS can run on a device.
 REMOTE_ACTIONS = ("reboot", "reset_wifi", "factory_reset")
+# How the ACS's own messages name them (its operators' words, not the console's).
+ACTION_WORDS = {
+    "reboot": "Reboot ONT",
+    "reset_wifi": "Reset pengaturan WiFi",
+    "factory_reset": "Reset ke setelan pabrik",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +111,13 @@ class AcsStub(Stub, AcsAdapter):
         job_id = self._reference("remote_fix", idempotency_key, prefix="ACS", digits=9)
         suggested = self._diagnosis(service_number).suggested_action
         fixed = action == suggested
+        done = ACTION_WORDS[action]
         if fixed:
-            message = f"{action} berhasil dijalankan"
+            message = f"{done} berhasil dijalankan"
         elif suggested is None:
-            message = f"{action} dijalankan, gangguan tidak dapat diselesaikan dari jarak jauh"
+            message = f"{done} dijalankan, gangguan tidak dapat diselesaikan dari jarak jauh"
         else:
-            message = f"{action} dijalankan tanpa hasil; disarankan {suggested}"
+            message = f"{done} dijalankan tanpa hasil; disarankan {ACTION_WORDS[suggested]}"
         return RemoteFixResult(
             job_id=job_id,
             service_number=service_number,
