@@ -120,7 +120,7 @@ def test_recover_then_close_the_incident(supervisor_client, supervisor):
         follow=True,
     )
     assert GamasIncident.objects.get(pk=incident.pk).state == "closed"
-    assert "Done: Close incident." in response.content.decode()
+    assert "Close incident: the incident is now “Closed”." in response.content.decode()
 
 
 def test_stale_incident_action_is_refused_with_the_fresh_state(supervisor_client, supervisor):

@@ -266,7 +266,7 @@ def test_the_journey_through_the_forms(agent_client, agent, support_user):
     closed = Ticket.objects.get(pk=ticket.pk)
     assert (closed.state, closed.closing_code) == ("closed", "FIXED_REMOTE")
     page = page_of(response)
-    assert "Done: Customer confirms: close." in page
+    assert "Customer confirms: close: the ticket is now “Closed”." in page
     assert "Support answered" in page and "Call to the customer" in page
 
 

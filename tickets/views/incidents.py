@@ -193,10 +193,14 @@ def incident_action(request, pk: int, name: str):
     form = TransitionForm(request.POST, machine=incident, option=option)
     if form.is_valid():
         with form_errors(form):
-            services.transition_incident(
+            changed = services.transition_incident(
                 incident_id=pk, name=name, actor=request.user, inputs=form.inputs()
             )
-            messages.success(request, _("Done: %(label)s.") % {"label": option.label})
+            messages.success(
+                request,
+                _("%(label)s: the incident is now “%(state)s”.")
+                % {"label": option.label, "state": state_label(None, changed.state)},
+            )
             return redirect_to(request, incident_url(request, pk))
     messages.error(request, _("Check the highlighted fields."))
     return render_incident(request, incident, bound=form, status=INVALID)

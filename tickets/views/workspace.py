@@ -179,14 +179,18 @@ def action(request, pk: int, name: str):
     form = TransitionForm(request.POST, machine=ticket, option=option)
     if form.is_valid():
         with form_errors(form):
-            services.transition_ticket(
+            changed = services.transition_ticket(
                 ticket_id=pk,
                 name=name,
                 actor=request.user,
                 inputs=form.inputs(),
                 expected_state=form.cleaned_data["expected_state"],
             )
-            messages.success(request, _("Done: %(label)s.") % {"label": option.label})
+            messages.success(
+                request,
+                _("%(label)s: the ticket is now “%(state)s”.")
+                % {"label": option.label, "state": state_label(changed.flow, changed.state)},
+            )
             return redirect_to(request, ticket_url(request, pk))
     messages.error(request, _("Check the highlighted fields."))
     return render_workspace(request, ticket, bound=form, status=INVALID)
