@@ -6,12 +6,12 @@ each page and run with the tags wcag2a, wcag2aa, wcag21a and wcag21aa. Every pag
 1920 px wide: one browser context per role and language, the widths set on the open page.
 A failure lists each violation's rule, impact and the elements it found.
 
-docs/accessibility.md says what is checked and what axe cannot check.
+docs/accessibility.md says what is checked and what axe cannot check; bench/axe_audit.py counts
+the findings per page of any commit (the before-and-after figures).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -65,17 +65,7 @@ def report(found: dict) -> str:
     return "\n".join(lines)
 
 
-def counts_table(found: dict) -> str:
-    """page x (violated rules, elements) for docs and reports (TIER2_A11Y_TABLE=1 prints it)."""
-    return "\n".join(
-        f"{where}\t{len(violations)}\t{sum(v['nodes'] for v in violations)}"
-        for where, violations in found.items()
-    )
-
-
 def finish(found: dict) -> None:
-    if os.environ.get("TIER2_A11Y_TABLE"):
-        print("\n" + counts_table(found))
     assert found, "no page was checked"
     failing = {where: v for where, v in found.items() if v}
     assert not failing, "axe found WCAG A/AA violations:\n" + report(failing)
