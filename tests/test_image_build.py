@@ -330,3 +330,135 @@ def test_the_built_image_loads_the_wsgi_app_and_the_celery_app(built):
     )
     assert completed.returncode == 0, completed.stderr
     assert "loaded" in completed.stdout
+
+
+# Run in the built environment: every module of the project, and every dotted path the settings
+# name, imported as the running services would (production mode, Redis and PostgreSQL named).
+# Prints each failure as "path: error" and exits 1 if there is one.
+IMPORT_PROBE = r"""
+import importlib, pathlib, sys
+import django
+django.setup()
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+failures, tried = [], 0
+
+def load(path, *, module=False):
+    global tried
+    tried += 1
+    try:
+        importlib.import_module(path) if module else import_string(path)
+    except Exception as error:  # each failure is reported, none stops the probe
+        failures.append(f"{path}: {type(error).__name__}: {error}")
+
+def load_module_or_attribute(path):
+    try:
+        importlib.import_module(path)
+    except ModuleNotFoundError:
+        load(path)
+
+root = pathlib.Path.cwd()
+for file in sorted(root.rglob("*.py")):
+    relative = file.relative_to(root)
+    if len(relative.parts) == 1 or relative.parts[0] == "staticfiles":
+        continue  # manage.py and gunicorn.conf.py are scripts, run below
+    if not all((root / part).joinpath("__init__.py").exists() for part in
+               [pathlib.Path(*relative.parts[:n]) for n in range(1, len(relative.parts))]):
+        continue
+    name = ".".join(relative.with_suffix("").parts)
+    load(name.removesuffix(".__init__"), module=True)
+
+for app in settings.INSTALLED_APPS:
+    load_module_or_attribute(app)
+for group in ("MIDDLEWARE", "AUTHENTICATION_BACKENDS", "PASSWORD_HASHERS"):
+    for path in getattr(settings, group):
+        load(path)
+for validator in settings.AUTH_PASSWORD_VALIDATORS:
+    load(validator["NAME"])
+for template in settings.TEMPLATES:
+    load(template["BACKEND"])
+    for path in template.get("OPTIONS", {}).get("context_processors", []):
+        load(path)
+for group in ("CACHES", "CHANNEL_LAYERS", "STORAGES"):
+    for backend in getattr(settings, group).values():
+        load(backend["BACKEND"])
+for database in settings.DATABASES.values():
+    load(database["ENGINE"] + ".base", module=True)
+for name in ("ROOT_URLCONF",):
+    load(getattr(settings, name), module=True)
+for name in ("WSGI_APPLICATION", "ASGI_APPLICATION", "SESSION_ENGINE", "AXES_CLIENT_IP_CALLABLE",
+             "AXES_LOCKOUT_CALLABLE", "DEFAULT_AUTO_FIELD"):
+    value = getattr(settings, name, None)
+    if value:
+        load_module_or_attribute(value)
+for key, value in settings.REST_FRAMEWORK.items():
+    if key.endswith(("_CLASS", "_CLASSES", "_BACKENDS", "_HANDLER")):
+        for path in [value] if isinstance(value, str) else value:
+            load(path)
+for section in ("filters", "formatters", "handlers"):
+    for entry in settings.LOGGING.get(section, {}).values():
+        for key in ("()", "class"):
+            if isinstance(entry.get(key), str):
+                load(entry[key])
+
+# Celery as the worker and beat start it: the broker's and result backend's transports (the
+# Redis transport imports packaging) and every task the beat schedule names.
+from kombu import Connection
+from tier2.celery import app as celery_app
+for url in (settings.CELERY_BROKER_URL,):
+    tried += 1
+    try:
+        Connection(url).transport  # loads the transport module; no connection is made
+    except Exception as error:
+        failures.append(f"broker transport of {url}: {type(error).__name__}: {error}")
+tried += 1
+try:
+    celery_app.backend  # the result backend's module (Redis)
+except Exception as error:
+    failures.append(f"result backend: {type(error).__name__}: {error}")
+celery_app.loader.import_default_modules()
+for entry in settings.CELERY_BEAT_SCHEDULE.values():
+    tried += 1
+    if entry["task"] not in celery_app.tasks:
+        failures.append(f"beat task {entry['task']}: not registered")
+
+import runpy
+for script in ("gunicorn.conf.py",):
+    tried += 1
+    try:
+        runpy.run_path(str(root / script))
+    except Exception as error:
+        failures.append(f"{script}: {type(error).__name__}: {error}")
+
+print(f"tried {tried}")
+print("\n".join(failures))
+sys.exit(1 if failures else 0)
+"""
+
+
+def test_the_built_image_imports_every_module_and_setting_path_the_code_uses(built, tmp_path):
+    """requirements.txt alone holds every runtime import: in the environment built from it, every
+    module of the project imports, every dotted path in the settings resolves, Celery finds its
+    Redis transport and result backend and every task the beat schedule names, and gunicorn's
+    configuration loads (kombu's Redis transport once lacked `packaging`, issue 16)."""
+    app, venv, _log = built
+    probe = tmp_path / "import_probe.py"
+    probe.write_text(IMPORT_PROBE)
+    completed = subprocess.run(  # noqa: S603 - the built environment's interpreter
+        [str(venv / "bin" / "python"), str(probe)],
+        cwd=app,
+        env={
+            **runtime_environment(venv),
+            "DJANGO_SETTINGS_MODULE": "tier2.settings",
+            "PYTHONPATH": str(app),
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    tried = int(re.search(r"tried (\d+)", completed.stdout).group(1))
+    assert tried > 150, completed.stdout  # the project's modules and the settings' paths
