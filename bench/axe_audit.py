@@ -185,6 +185,39 @@ def audit_role(browser, base, language, role, login, widths, per_role, rows) -> 
     context.close()
 
 
+def per_page(tsv: Path) -> dict[str, tuple[int, int, int]]:
+    """page -> (checks, checks with violations, element-violations), from a --tsv file."""
+    totals: dict[str, list[int]] = {}
+    lines = tsv.read_text(encoding="utf-8").splitlines()[1:]
+    for line in lines:
+        _role, _language, page, _status, _width, rules, elements, *_ = line.split("\t")
+        total = totals.setdefault(page, [0, 0, 0])
+        total[0] += 1
+        total[1] += int(rules) > 0
+        total[2] += int(elements)
+    return {
+        page: (checks, failing, elements) for page, (checks, failing, elements) in totals.items()
+    }
+
+
+def compare(before: Path, after: Path) -> None:
+    """A Markdown table of two --tsv files side by side, one row per page (all roles, both
+    languages and every width summed)."""
+    old, new = per_page(before), per_page(after)
+    columns = "checks | with violations | elements"
+    print(f"| page | before: {columns} | after: {columns} |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for page in sorted(old.keys() | new.keys()):
+        cells = [
+            " | ".join(str(n) for n in figures) if figures else "– | – | –"
+            for figures in (old.get(page), new.get(page))
+        ]
+        print(f"| `{page}` | {cells[0]} | {cells[1]} |")
+    for name, figures in (("before", old), ("after", new)):
+        checks, failing, elements = (sum(f[i] for f in figures.values()) for i in range(3))
+        print(f"{name}: {checks} checks, {failing} with violations, {elements} element-violations")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ref", default="HEAD", help="the commit to audit (default HEAD)")
@@ -193,7 +226,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--per-role", type=int, default=40, help="at most this many pages")
     parser.add_argument("--tsv", help="also write the per-page lines to this file")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("BEFORE_TSV", "AFTER_TSV"),
+        help="only print two earlier --tsv files side by side, per page (runs nothing)",
+    )
     args = parser.parse_args()
+    if args.compare:
+        compare(Path(args.compare[0]), Path(args.compare[1]))
+        return
 
     from playwright.sync_api import sync_playwright
 

@@ -418,7 +418,7 @@ class FlowShape:
     unqueued: frozenset[str]
     escalation_returns: list[str]
     paths: dict[str, list]  # state -> [(name, source, target, by_system)]
-    policies: dict[int, tuple]  # priority -> (claim, resolve, business-hours policy or None)
+    policies: dict[int, tuple]  # priority -> (claim within, resolve within, the policy)
     answer_minutes: int  # Support's answer target (normal priority)
 
 
@@ -463,7 +463,7 @@ def flow_shapes() -> dict[str, FlowShape]:
             policies[priority] = (
                 timedelta(minutes=policy.claim_minutes),
                 timedelta(minutes=policy.resolve_minutes),
-                policy if policy.business_hours_only else None,
+                policy,
             )
         shapes[code] = FlowShape(
             code=code,
@@ -499,6 +499,7 @@ class TicketMaker:
         self.open_share = open_share
         self.span = timedelta(days=days).total_seconds()
         self.risk_share = settings.TIER2_SLA_AT_RISK_SHARE
+        self.calendars: dict[tuple, object] = {}
         self.slg = timedelta(hours=settings.TIER2_SLG_HOURS)
         self.max_attempts = settings.TIER2_MAX_CONTACT_ATTEMPTS
         self.fault_flows = frozenset(FAULT_FLOWS)
@@ -523,12 +524,22 @@ class TicketMaker:
         choices = pool.get((site_id, flow)) or world.agents.get((site_id, flow))
         return rng.choice(choices) if choices else None
 
-    def _deadline(self, start: datetime, within: timedelta, policy) -> datetime:
-        if policy is None:
-            return start + within
-        from tickets.sla import add_working_minutes
+    def _calendar(self, policy, site_id: int):
+        """The calendar the policy counts on at the site (None: 24x7), compiled once per run:
+        the walk over its days is in memory, so a million deadlines cost no query."""
+        key = (policy.flow, policy.priority, site_id)
+        if key not in self.calendars:
+            from tickets.sla import calendar_for
 
-        return add_working_minutes(start, int(within.total_seconds() // 60), policy)
+            self.calendars[key] = calendar_for(policy, site_id)
+        return self.calendars[key]
+
+    def _deadline(self, start: datetime, within: timedelta, calendar) -> datetime:
+        if calendar is None:
+            return start + within
+        from tickets.sla import add_working_time
+
+        return add_working_time(start, within, calendar)
 
     def ticket(self, pk: int) -> dict:
         rng, now, world = self.rng, self.now, self.world
@@ -573,9 +584,13 @@ class TicketMaker:
         else:
             site_id = world.site_ids[(service_id % 10) % len(world.site_ids)]
 
-        claim_by = self._deadline(created, claim_within, policy)
-        resolve_by = self._deadline(created, resolve_within, policy)
-        warn_at = created + (resolve_by - created) * self.risk_share
+        calendar = self._calendar(policy, site_id)
+        claim_by = self._deadline(created, claim_within, calendar)
+        resolve_by = self._deadline(created, resolve_within, calendar)
+        if calendar is None:
+            warn_at = created + (resolve_by - created) * self.risk_share
+        else:  # as sla.apply_deadlines: the at-risk share of the working time
+            warn_at = self._deadline(created, resolve_within * self.risk_share, calendar)
         escalated_from = ""
         if state == "escalated" and shape.escalation_returns:
             escalated_from = rng.choice(shape.escalation_returns)
