@@ -17,7 +17,14 @@ external check's answer in `ticket.facts` for the Ibooster / E-payment / Webcare
 last days, so queues, SLA clocks and timelines look lived in.
 
 Demo rows are recognised by their service numbers: every demo line's number starts with one of
-`DEMO_SERVICE_PREFIXES` (the bench generator in `bench/` never uses those).
+`DEMO_SERVICE_PREFIXES` (the bench generator in `bench/` never uses those); the two demo outages
+by their titles and areas (`demo_incidents`). The wipe deletes those rows only, so the demo can
+live next to the generator's tickets, lines and incidents, before or after them.
+
+A run may stop half way (an error, Ctrl-C): every service call commits on its own. The load's
+last transaction spreads the timelines and writes the spare lines, so a later run knows the load
+finished when every state has its ticket and the spare lines are there (`load_finished`);
+otherwise it wipes what the stopped run left and loads again.
 
 Every demo line, and its customer, is a line of the line directory
 (`integrations/adapters/lines.py`), which the stubs answer from too: a demo ticket, I-SISKA and
@@ -29,6 +36,7 @@ Minitools agree about its customer, address, package, OLT and ODP (see `pick_dem
 
 from __future__ import annotations
 
+import functools
 import heapq
 import random
 import time
@@ -43,7 +51,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -166,52 +174,75 @@ DEMO_SERVICE_PREFIXES = tuple(f"{prefix}00" for prefix in SERVICE_NUMBER_PREFIXE
 DEMO_NUMBERS_PER_PREFIX = 999_999
 
 # The two demo outages: one still open, one recovered (its reports are being verified). Both
-# codes are the directory's; the ODP lies on OLT-BLB-02, away from the open outage.
+# codes are the directory's; the ODP lies on OLT-BLB-02, away from the open outage. The demo
+# knows its own incidents by their title, area and opener (`demo_incidents`).
 OPEN_OUTAGE = ("olt", "OLT-KBL-02", "KBL")
 RECOVERED_OUTAGE = ("odp", "ODP-BLB-FAD/007", "BLB")
+OPEN_OUTAGE_TITLE = "Kabel feeder putus, OLT-KBL-02 Kebalen mati total"
+RECOVERED_OUTAGE_TITLE = "ODP Blimbing FAD/007 rusak tertabrak truk"
 SPARE_LINES = 40  # lines with no ticket yet, for trying arrivals by hand
+# The spare lines come from their own part of the demo range, the same whatever the options,
+# and are the load's last write: their presence says a load ran to its end (`load_finished`).
+SPARE_FROM = 900_000
 
 
-def demo_numbers() -> Iterator[str]:
-    """The demo range in order, the regional prefixes taking turns."""
-    for sequence in range(1, DEMO_NUMBERS_PER_PREFIX + 1):
+def demo_numbers(start: int = 1, stop: int = DEMO_NUMBERS_PER_PREFIX + 1) -> Iterator[str]:
+    """The demo range (sequences `start` to `stop - 1`) in order, the regional prefixes taking
+    turns."""
+    for sequence in range(start, stop):
         for prefix in DEMO_SERVICE_PREFIXES:
             yield f"{prefix}{sequence:06d}"
 
 
 def create_lines(numbers: list[str]) -> list[Service]:
-    """Lines and their customers (one each) for these numbers, as the line directory has them."""
+    """Lines and their customers (one each) for these numbers, as the line directory has them.
+
+    In one transaction: an interrupted load leaves no customer without its line.
+    """
     lines = [directory_line(number) for number in numbers]
-    customers = Customer.objects.bulk_create(
-        Customer(name=found.customer_name, phone=found.phone, email=found.email,
-                 address=found.address)
-        for found in lines
-    )  # fmt: skip
-    return Service.objects.bulk_create(
-        Service(
-            service_number=found.service_number,
-            customer=customer,
-            package=found.package.name,
-            address=found.address,
-            sto=found.sto,
-            olt=found.olt,
-            odp=found.odp,
+    with transaction.atomic():
+        customers = Customer.objects.bulk_create(
+            Customer(name=found.customer_name, phone=found.phone, email=found.email,
+                     address=found.address)
+            for found in lines
+        )  # fmt: skip
+        return Service.objects.bulk_create(
+            Service(
+                service_number=found.service_number,
+                customer=customer,
+                package=found.package.name,
+                address=found.address,
+                sto=found.sto,
+                olt=found.olt,
+                odp=found.odp,
+            )
+            for found, customer in zip(lines, customers, strict=True)
         )
-        for found, customer in zip(lines, customers, strict=True)
-    )
 
 
-def pick_demo_lines(needs: dict[str, int]) -> dict[str, list[str]]:
+def pick_demo_lines(
+    needs: dict[str, int],
+    *,
+    avoid: frozenset[str] = frozenset(),
+    start: int = 1,
+    stop: int = SPARE_FROM,
+) -> dict[str, list[str]]:
     """Demo numbers for each kind of line: `open_outage` (on the open outage's OLT),
     `recovered_outage` (on the recovered outage's ODP) and `general` (in neither); the first
-    ones of the demo range that the line directory places there, so a load picks the same."""
+    ones of the demo range that the line directory places there, so a load picks the same.
+
+    `avoid`: the area codes (STO, OLT or ODP) of other open gamas incidents, for instance the
+    bench generator's. An IVR report from a general line must not be linked to one of them at
+    its arrival, nor one from the open outage to an incident on a narrower area than the demo's
+    OLT (`services.intake.covering_incident`); such lines are skipped.
+    """
     wanted = {
         "open_outage": {OPEN_OUTAGE[0]: OPEN_OUTAGE[1]},
         "recovered_outage": {RECOVERED_OUTAGE[0]: RECOVERED_OUTAGE[1]},
     }
     picked: dict[str, list[str]] = {kind: [] for kind in needs}
     outages = (OPEN_OUTAGE[1], RECOVERED_OUTAGE[1])
-    for number in demo_numbers():
+    for number in demo_numbers(start, stop):
         found = directory_line(number)
         kind = "general"
         for candidate, where in wanted.items():
@@ -219,11 +250,24 @@ def pick_demo_lines(needs: dict[str, int]) -> dict[str, list[str]]:
                 kind = candidate
         if kind == "general" and {found.olt, found.odp} & set(outages):
             continue
+        if kind == "general" and {found.sto, found.olt, found.odp} & avoid:
+            continue
+        if kind == "open_outage" and found.odp in avoid:
+            continue
         if len(picked.get(kind, ())) < needs.get(kind, 0):
             picked[kind].append(number)
         if all(len(picked[kind]) >= count for kind, count in needs.items()):
             return picked
     raise CommandError(f"The demo range holds too few lines for {dict(needs)}.")
+
+
+@functools.cache
+def spare_numbers() -> tuple[str, ...]:
+    """The spare lines' numbers: general lines from `SPARE_FROM` on, never a ticket's line."""
+    picked = pick_demo_lines(
+        {"general": SPARE_LINES}, start=SPARE_FROM, stop=DEMO_NUMBERS_PER_PREFIX + 1
+    )
+    return tuple(picked["general"])
 
 
 def nossa_number(sequence: int) -> str:
@@ -479,18 +523,8 @@ class DemoLoader:
         self.campaigns = ensure_demo_campaigns()
         self._plan()
         self._make_world()
-        self.open_incident = services.open_incident(
-            title="Kabel feeder putus, OLT-KBL-02 Kebalen mati total",
-            area_level=OPEN_OUTAGE[0],
-            area_code=OPEN_OUTAGE[1],
-            actor=self.supervisor,
-        )
-        self.recovered_incident = services.open_incident(
-            title="ODP Blimbing FAD/007 rusak tertabrak truk",
-            area_level=RECOVERED_OUTAGE[0],
-            area_code=RECOVERED_OUTAGE[1],
-            actor=self.supervisor,
-        )
+        self.open_incident = self._outage(OPEN_OUTAGE_TITLE, OPEN_OUTAGE)
+        self.recovered_incident = self._outage(RECOVERED_OUTAGE_TITLE, RECOVERED_OUTAGE)
         paused = [job for job in self.jobs if not self._start(job)]
         services.transition_incident(
             incident_id=self.recovered_incident.pk,
@@ -505,8 +539,27 @@ class DemoLoader:
         for job in paused:
             if not self._advance(job):
                 raise CommandError(f"Ticket {job.ticket_id} still waits after the recovery.")
-        self._spread_timelines()
+        # The last write, all or nothing: the timelines spread over the last days, then the
+        # spare lines, whose presence tells a later run that this one finished.
+        with transaction.atomic():
+            self._spread_timelines()
+            create_lines(list(spare_numbers()))
         return {"tickets": len(self._all_jobs()), "paused": len(paused)}
+
+    def _outage(self, title: str, area: tuple[str, str, str]) -> GamasIncident:
+        """Open one of the two demo outages, or take over the one an earlier run left open.
+
+        A wipe keeps a demo incident that reports from other lines (the bench generator's, say)
+        were linked to when it opened; a second incident on the same area would not get the
+        demo's reports (the oldest open incident takes them), so the demo uses that one again.
+        """
+        left = demo_incidents().filter(title=title, state="open").order_by("opened_at", "pk")
+        incident = left.first()
+        if incident is not None:
+            return incident
+        return services.open_incident(
+            title=title, area_level=area[0], area_code=area[1], actor=self.supervisor
+        )
 
     def _all_jobs(self) -> list[Job]:
         return [job.history for job in self.jobs if job.history] + self.jobs
@@ -592,21 +645,26 @@ class DemoLoader:
         job.arrival_flow = Flow.NOSSA if job.number % 2 else Flow.CALLBACK
 
     def _make_world(self) -> None:
-        """One line per demo ticket (plus spares), each with its own customer, as the line
-        directory has them, in the areas the tickets' stories need."""
+        """One line per demo ticket, each with its own customer, as the line directory has
+        them, in the areas the tickets' stories need (the spare lines come at the end).
+
+        Lines under another open gamas incident (the bench generator opens some) are left out,
+        so that no arrival rule takes a demo ticket off its story."""
         needs = defaultdict(int)
         for job in self.jobs:
             needs[job.area] += 1
-        needs["general"] += SPARE_LINES
-        picked = pick_demo_lines(dict(needs))
-        pools = {kind: create_lines(numbers) for kind, numbers in picked.items()}
+        others = GamasIncident.objects.filter(state="open").exclude(pk__in=demo_incidents())
+        avoid = frozenset(others.values_list("area_code", flat=True))
+        picked = pick_demo_lines(dict(needs), avoid=avoid)
+        with transaction.atomic():
+            pools = {kind: create_lines(numbers) for kind, numbers in picked.items()}
         for pool in pools.values():
             self.rng.shuffle(pool)
         for job in self.jobs:
             job.service = pools[job.area].pop()
             if job.history:
                 job.history.service = job.service
-        self.service_count = sum(len(numbers) for numbers in picked.values())
+        self.service_count = sum(len(numbers) for numbers in picked.values()) + SPARE_LINES
         self.customer_count = self.service_count  # one customer per line
 
     # -- walking one ticket --
@@ -1147,6 +1205,20 @@ def demo_tickets():
     return Ticket.objects.filter(demo_services_q("service__"))
 
 
+def demo_incidents():
+    """The two demo outages, by title, area and opener (the bench generator's are on OLTs too,
+    opened by the same supervisor, but titled otherwise)."""
+    return GamasIncident.objects.filter(
+        Q(title=OPEN_OUTAGE_TITLE, area_level=OPEN_OUTAGE[0], area_code=OPEN_OUTAGE[1])
+        | Q(
+            title=RECOVERED_OUTAGE_TITLE,
+            area_level=RECOVERED_OUTAGE[0],
+            area_code=RECOVERED_OUTAGE[1],
+        ),
+        opened_by__username="supervisor",
+    )
+
+
 def missing_states() -> list[str]:
     """`flow.state` pairs with no demo ticket (empty when the demo data is complete)."""
     present = set(demo_tickets().values_list("flow", "state").distinct())
@@ -1158,27 +1230,37 @@ def missing_states() -> list[str]:
     ]
 
 
+def load_finished() -> bool:
+    """Whether a load ran to its end: its last transaction writes the spare lines."""
+    numbers = spare_numbers()
+    return Service.objects.filter(service_number__in=numbers).count() == len(numbers)
+
+
+def demo_data_present() -> bool:
+    """Anything a load writes besides users and campaigns: lines (tickets live on them), or
+    one of the demo outages."""
+    return Service.objects.filter(demo_services_q()).exists() or demo_incidents().exists()
+
+
 def wipe_demo_data() -> int:
-    """Delete the demo tickets (with their logs, calls, notes), outages, lines and customers."""
-    tickets = demo_tickets()
-    incident_ids = set(
-        tickets.exclude(gamas_incident=None).values_list("gamas_incident_id", flat=True)
-    )
-    incident_ids |= set(
-        GamasIncident.objects.filter(
-            opened_by__username="supervisor",
-            area_code__in=(OPEN_OUTAGE[1], RECOVERED_OUTAGE[1]),
-        ).values_list("pk", flat=True)
-    )
-    count = tickets.count()
-    # Repeat reports point at earlier tickets; unlink them first so deletion order is free.
-    tickets.exclude(previous_ticket=None).update(previous_ticket=None)
-    Ticket.objects.filter(pk__in=list(tickets.values_list("pk", flat=True))).delete()
-    GamasIncident.objects.filter(pk__in=incident_ids, children=None).delete()
-    lines = Service.objects.filter(demo_services_q()).filter(tickets=None)
-    customer_ids = set(lines.values_list("customer_id", flat=True))
-    lines.delete()
-    Customer.objects.filter(pk__in=customer_ids, services=None).delete()
+    """Delete the demo tickets (with their logs, calls, notes), outages, lines and customers,
+    in one transaction; nothing else. Returns how many tickets went.
+
+    Demo rows are the tickets on demo lines and the two demo incidents; other data (the bench
+    generator's tickets, lines, customers and incidents) is left alone. A demo incident that
+    other lines' reports were linked to stays, with them (`DemoLoader._outage` takes it over).
+    """
+    with transaction.atomic():
+        tickets = demo_tickets()
+        count = tickets.count()
+        # Repeat reports point at earlier tickets; unlink them first so deletion order is free.
+        tickets.exclude(previous_ticket=None).update(previous_ticket=None)
+        Ticket.objects.filter(pk__in=list(tickets.values_list("pk", flat=True))).delete()
+        demo_incidents().filter(children=None).delete()
+        lines = Service.objects.filter(demo_services_q()).filter(tickets=None)
+        customer_ids = set(lines.values_list("customer_id", flat=True))
+        lines.delete()
+        Customer.objects.filter(pk__in=customer_ids, services=None).delete()
     return count
 
 
@@ -1208,7 +1290,8 @@ def unhurried_sqlite():
 class Command(BaseCommand):
     help = (
         "Load demo users (one per role, known passwords: DEMO ONLY) and demo tickets in every "
-        "state of every flow. Idempotent: a second run only refreshes the users."
+        "state of every flow. Idempotent: a second run only refreshes the users, and one after "
+        "an interrupted run wipes the incomplete demo data and loads it again."
     )
 
     def add_arguments(self, parser):
@@ -1231,16 +1314,17 @@ class Command(BaseCommand):
         if options["reset"]:
             wiped = wipe_demo_data()
             self.stdout.write(f"Wiped {wiped} demo tickets.")
-        elif demo_tickets().exists():
+        elif demo_data_present():
             missing = missing_states()
-            if not missing:
+            if not missing and load_finished():
                 ensure_demo_users()
                 self.stdout.write("Demo tickets are already loaded (use --reset to load again).")
                 self._print_users()
                 return
+            where = f"no ticket in {', '.join(missing[:5])}..." if missing else "not finished"
             self.stdout.write(
-                f"Demo tickets are incomplete (no ticket in {', '.join(missing[:5])}...): "
-                "an earlier run stopped half way. Loading them again."
+                f"Demo data is incomplete ({where}): an earlier run stopped half way. "
+                "Wiping it and loading it again."
             )
             wipe_demo_data()
         loader = DemoLoader(
@@ -1253,6 +1337,8 @@ class Command(BaseCommand):
         missing = missing_states()
         if missing:
             raise CommandError(f"Demo data misses states: {', '.join(missing)}")
+        if not load_finished():
+            raise CommandError("The demo load did not write its spare lines.")
         self.stdout.write(
             f"Loaded {loaded['tickets']} demo tickets in every state of the "
             f"{len(FLOWS)} flows ({loaded['paused']} waited for a gamas recovery), "
