@@ -450,3 +450,35 @@ def incident_in_state(state: str, *, supervisor=None):
             inputs={"closing_code": GamasIncidentMachine.closing_codes[0][0]},
         )  # fmt: skip
     return GamasIncidentMachine.objects.get(pk=incident.pk)
+
+
+# --- Business calendars and the SLA policies that count on them --------------------------------
+from datetime import time as clock_time  # noqa: E402
+
+from tickets.models import BusinessCalendar, SlaHours, SlaPolicy  # noqa: E402
+
+
+def calendar(name: str = "Office hours", **fields) -> BusinessCalendar:
+    """A business calendar: Monday to Friday, 08:00-17:00 WIB, closed on national holidays and
+    collective leave days unless `fields` say otherwise."""
+    values = {
+        "time_zone": "Asia/Jakarta",
+        "day_starts": clock_time(8),
+        "day_ends": clock_time(17),
+        "weekdays": [0, 1, 2, 3, 4],
+        "national_holidays": True,
+        "collective_leave": True,
+        **fields,
+    }
+    return BusinessCalendar.objects.create(name=name, **values)
+
+
+def policy(
+    flow: str = "nossa", priority: int = 3, *, claim=30, resolve=120, answer=120,
+    hours=SlaHours.ROUND_THE_CLOCK, on=None,
+) -> SlaPolicy:  # fmt: skip
+    """An SLA policy; `on`: the business calendar it names (hours `calendar`)."""
+    return SlaPolicy.objects.create(
+        flow=flow, priority=priority, claim_minutes=claim, resolve_minutes=resolve,
+        escalation_answer_minutes=answer, hours=SlaHours.CALENDAR if on else hours, calendar=on,
+    )  # fmt: skip

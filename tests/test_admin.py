@@ -1,3 +1,5 @@
+from datetime import time
+
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import User
@@ -33,7 +35,7 @@ def test_ticket_state_cannot_be_edited_in_the_admin(admin_client):
     assert b'name="state"' not in page.content
 
 
-def test_admin_refuses_an_sla_policy_whose_business_day_ends_before_it_starts(admin_client):
+def test_admin_refuses_an_sla_policy_on_a_business_calendar_without_the_calendar(admin_client):
     from tickets.models import SlaPolicy
 
     response = admin_client.post(
@@ -44,15 +46,108 @@ def test_admin_refuses_an_sla_policy_whose_business_day_ends_before_it_starts(ad
             "claim_minutes": 30,
             "resolve_minutes": 600,
             "escalation_answer_minutes": 120,
-            "business_hours_only": "on",
-            "day_starts": "17:00",
-            "day_ends": "08:00",
-            "business_weekdays": ["0", "1"],
+            "hours": "calendar",
+            "calendar": "",
         },
     )
     assert response.status_code == 200
-    assert b"must end after it starts" in response.content
+    assert b"Choose the business calendar." in response.content
     assert not SlaPolicy.objects.exists()
+
+
+# --- Business calendars and their days (docs/calendars.md) -------------------------------------
+def calendar_form(**changes) -> dict:
+    """The admin's add form of a calendar, with the inline of its days (`days-0-…`)."""
+    days = changes.pop("days", [])
+    body = {
+        "name": "Jam kerja WITA",
+        "time_zone": "Asia/Makassar",
+        "day_starts": "08:00",
+        "day_ends": "17:00",
+        "weekdays": ["0", "1", "2", "3", "4"],
+        "national_holidays": "on",
+        "collective_leave": "on",
+        "days-TOTAL_FORMS": str(len(days)),
+        "days-INITIAL_FORMS": "0",
+        "days-MIN_NUM_FORMS": "0",
+        "days-MAX_NUM_FORMS": "1000",
+        **changes,
+    }
+    for index, (day, name, kind) in enumerate(days):
+        body.update({f"days-{index}-date": day, f"days-{index}-name": name,
+                     f"days-{index}-kind": kind})  # fmt: skip
+    return body
+
+
+def test_admin_adds_a_calendar_with_a_local_holiday(admin_client):
+    from tickets.models import BusinessCalendar
+
+    day = ("2026-04-01", "Hari Jadi Kota Malang", "closed")
+    response = admin_client.post(
+        reverse("admin:tickets_businesscalendar_add"), calendar_form(days=[day])
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    calendar = BusinessCalendar.objects.get(name="Jam kerja WITA")
+    assert (calendar.time_zone, calendar.weekdays) == ("Asia/Makassar", [0, 1, 2, 3, 4])
+    assert [(str(d.date), d.name, d.kind) for d in calendar.days.all()] == [day]
+    page = admin_client.get(reverse("admin:tickets_businesscalendar_change", args=[calendar.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()  # the library's days are shown beside, in either language
+    assert "Eid al-Fitr Joint Holiday" in html or "Cuti Bersama Hari Raya Idul Fitri" in html
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"day_starts": "17:00", "day_ends": "08:00"}, "The working day must end after it starts."),
+        ({"day_starts": "09:00", "day_ends": "09:00"}, "The working day must end after it starts."),
+        ({"weekdays": []}, "Choose at least one working day."),
+        ({"weekdays": ["7"]}, "Select a valid choice."),
+        ({"time_zone": "Europe/Amsterdam"}, "Select a valid choice."),
+        (
+            {"days": [("2026-04-01", "Hari Jadi", "closed"), ("2026-04-01", "Again", "open")]},
+            "Please correct the duplicate data for date.",
+        ),
+    ],
+)  # fmt: skip
+def test_admin_refuses_a_calendar_without_working_time_or_with_a_date_twice(
+    admin_client, changes, message
+):
+    from tickets.models import BusinessCalendar, CalendarDay
+
+    response = admin_client.post(
+        reverse("admin:tickets_businesscalendar_add"), calendar_form(**changes)
+    )
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not BusinessCalendar.objects.filter(name="Jam kerja WITA").exists()
+    assert not CalendarDay.objects.exists()
+
+
+def test_admin_refuses_to_shrink_a_calendar_below_the_targets_of_its_policies(admin_client):
+    office = factories.calendar("Kantor")
+    factories.policy(resolve=20000, on=office)  # 20,000 minutes: 37 weeks of 08:00-17:00
+    url = reverse("admin:tickets_businesscalendar_change", args=[office.pk])
+    # Sundays 08:00-08:01: about 157 minutes in three years, far less than 20,000.
+    tiny = calendar_form(name="Kantor", day_ends="08:01", weekdays=["6"])
+    response = admin_client.post(url, tiny)
+    assert response.status_code == 200
+    assert "NOSSA / Normal counts on this calendar" in response.content.decode()
+    office.refresh_from_db()
+    assert (office.day_ends.hour, office.weekdays) == (17, [0, 1, 2, 3, 4])
+
+
+def test_admin_refuses_a_site_calendar_too_small_for_the_site_policies(admin_client, malang):
+    factories.policy(resolve=20000, hours="site")
+    tiny = factories.calendar("Tiny", day_ends=time(8, 1), weekdays=[6])
+    response = admin_client.post(
+        reverse("admin:tickets_site_change", args=[malang.pk]),
+        {"code": "MLG", "name": "Malang", "calendar": str(tiny.pk)},
+    )
+    assert response.status_code == 200
+    assert "counts on the site&#x27;s calendar" in response.content.decode()
+    malang.refresh_from_db()
+    assert malang.calendar.name == "Jam kerja WIB"
 
 
 def test_the_admin_cannot_change_a_ticket_and_the_ticket_stays_as_it_was(admin_client):

@@ -7,17 +7,22 @@ flag and the SLA marks together. An admin who needs to change a ticket uses the 
 
 import json
 
+import holidays
 from django.contrib import admin, messages
 from django.http import StreamingHttpResponse
 from django.template import engines
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from . import roles
-from .forms_supervisor import SlaPolicyForm
+from .forms_supervisor import BusinessCalendarForm, SiteForm, SlaPolicyForm
 from .models import (
     AgentProfile,
+    BusinessCalendar,
+    CalendarDay,
     Campaign,
     ContactAttempt,
     Customer,
@@ -74,7 +79,73 @@ class NoteInline(ReadOnlyInline):
 
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
-    list_display = ("code", "name")
+    form = SiteForm
+    list_display = ("code", "name", "calendar")
+    list_select_related = ("calendar",)
+
+
+# --- Business calendars (docs/calendars.md) ---------------------------------------------------
+class CalendarDayInline(admin.TabularInline):
+    """The calendar's own dates; a date once per calendar (the formset and the database
+    constraint `calendar_day_once` refuse a second)."""
+
+    model = CalendarDay
+    fields = ("date", "name", "kind")
+    extra = 1
+    ordering = ("-date",)
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(admin.ModelAdmin):
+    """Calendars with their days inline, and the national closed days the calendar takes from
+    the holidays library shown beside them (read-only), for this year and the next."""
+
+    form = BusinessCalendarForm
+    list_display = (
+        "name", "time_zone", "day_starts", "day_ends", "weekday_names", "national_holidays",
+        "collective_leave",
+    )  # fmt: skip
+    search_fields = ("name",)
+    inlines = (CalendarDayInline,)
+    readonly_fields = ("national_days",)
+
+    @admin.display(description=gettext_lazy("Working weekdays"))
+    def weekday_names(self, calendar):
+        from .forms_supervisor import WEEKDAYS
+
+        names = dict(WEEKDAYS)
+        return ", ".join(str(names[day]) for day in sorted(calendar.weekdays or ()))
+
+    @admin.display(description=gettext_lazy("National closed days (holidays library)"))
+    def national_days(self, calendar):
+        if calendar.pk is None:
+            return "—"
+        year = timezone.localdate().year
+        categories = [
+            category
+            for category, wanted in (
+                (holidays.PUBLIC, calendar.national_holidays),
+                (holidays.GOVERNMENT, calendar.collective_leave),
+            )
+            if wanted
+        ]
+        if not categories:
+            return _("None: this calendar works on national holidays and collective leave days.")
+        language = "id" if (get_language() or "").startswith("id") else "en_US"
+        found = holidays.country_holidays(
+            "ID", years=[year, year + 1], categories=categories, language=language
+        )
+        rows = ((day.isoformat(), name) for day, name in sorted(found.items()))
+        return format_html_join(mark_safe("<br>"), "{} {}", rows)
+
+
+@admin.register(CalendarDay)
+class CalendarDayAdmin(admin.ModelAdmin):
+    list_display = ("date", "name", "kind", "calendar")
+    list_filter = ("calendar", "kind")
+    search_fields = ("name",)
+    date_hierarchy = "date"
+    list_select_related = ("calendar",)
 
 
 @admin.register(AgentProfile)
@@ -174,8 +245,9 @@ class EscalationAdmin(ViewOnlyAdmin):
 
 
 class SlaPolicyAdminForm(SlaPolicyForm):
-    """The console's policy rules (a calendar with working time, targets that fit it) in the
-    admin too, so no policy that breaks deadline arithmetic can be saved from either."""
+    """The console's policy rules (a named calendar when one is chosen, targets that fit the
+    calendars it counts on) in the admin too, so no policy that breaks deadline arithmetic can
+    be saved from either."""
 
     class Meta(SlaPolicyForm.Meta):
         fields = ["flow", "priority", *SlaPolicyForm.Meta.fields]
@@ -186,9 +258,10 @@ class SlaPolicyAdmin(admin.ModelAdmin):
     form = SlaPolicyAdminForm
     list_display = (
         "flow", "priority", "claim_minutes", "resolve_minutes", "escalation_answer_minutes",
-        "business_hours_only",
+        "hours", "calendar",
     )  # fmt: skip
-    list_filter = ("flow", "business_hours_only")
+    list_filter = ("flow", "hours", "calendar")
+    list_select_related = ("calendar",)
 
 
 # --- Security log and personal data protection (docs/data-protection.md) ----------------------

@@ -23,8 +23,21 @@ class TicketsConfig(AppConfig):
         from .roles import ensure_reference_data
 
         post_migrate.connect(ensure_reference_data, sender=self)
+        self.connect_calendar_versions()
         answer_received.connect(receivers.record_call_answer, dispatch_uid="tickets-call-answer")
         self.connect_security_log(receivers)
+
+    def connect_calendar_versions(self) -> None:
+        """A calendar day saved or deleted (one by one, in the admin's inline, or a queryset
+        delete) gives its calendar a new version, so compiled copies are built again."""
+        from django.db.models import signals
+
+        from .models import CalendarDay, calendar_day_changed
+
+        for name, signal in (("saved", signals.post_save), ("deleted", signals.post_delete)):
+            signal.connect(
+                calendar_day_changed, sender=CalendarDay, dispatch_uid=f"calendar-day-{name}"
+            )
 
     def connect_security_log(self, receivers) -> None:
         """The security log's receivers (tickets.receivers); those for django-axes and

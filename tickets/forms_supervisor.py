@@ -1,10 +1,11 @@
 """Forms of the supervisor, Support and admin pages: dashboard filters, the dashboard's reassign,
-the escalation desk's answers and hand-overs, the SLA policy editor, the call-list upload and the
-Callback record entered by hand.
+the escalation desk's answers and hand-overs, the SLA policy editor, the business calendars of the
+admin, the call-list upload and the Callback record entered by hand.
 
 As in `tickets.forms`, a form only turns HTTP into the values a service or a read takes; the
 rules of a write stay in the services (`tickets.services`). The SLA
-policy form is the exception that holds its rules: a policy is configuration, saved as a row.
+policy and calendar forms are the exception that holds their rules: they are configuration,
+saved as rows.
 """
 
 from __future__ import annotations
@@ -12,19 +13,20 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django import forms
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import sla
 from .dashboards import DashboardFilter
 from .forms import BLANK_CHOICE, TEXT_MAX
-from .models import Campaign, Flow, ImportKind, SlaPolicy
+from .models import BusinessCalendar, Campaign, Flow, ImportKind, Site, SlaHours, SlaPolicy
 from .services import imports
 
 DEFAULT_DAYS = 7
 MAX_RANGE_DAYS = 366
-# Longest target an admin may set: 60 days. Beyond it a business calendar could not place the
-# deadline within `sla.add_working_minutes`' bounded walk, and ticket arrival would fail.
+# Longest target an admin may set: 60 days (a target must also fit in the working time of the
+# calendars it counts on, `sla.targets_that_do_not_fit`, or ticket arrival would fail).
 MAX_TARGET_MINUTES = 60 * 24 * 60
 WEEKDAYS = (
     (0, _("Monday")),
@@ -180,20 +182,13 @@ def minutes_field(label) -> forms.IntegerField:
 
 
 class SlaPolicyForm(forms.ModelForm):
-    """The targets of one flow and priority, and the calendar they count on.
+    """The targets of one flow and priority, and the hours they count on.
 
-    Rules: every target is a positive number of minutes (at most 60 days); a business calendar
-    needs a start before its end and at least one working day; the targets must fit the
-    calendar (see `MAX_TARGET_MINUTES`).
+    Rules: every target is a positive number of minutes (at most 60 days), the claim target no
+    longer than the resolve target; "a business calendar" needs the calendar (any other choice
+    drops it); every target must fit in the working time of each calendar the policy may count
+    on (the named one, or every site's: `sla.targets_that_do_not_fit`).
     """
-
-    business_weekdays = forms.TypedMultipleChoiceField(
-        label=_("Business days"),
-        choices=WEEKDAYS,
-        coerce=int,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-    )
 
     class Meta:
         model = SlaPolicy
@@ -201,22 +196,26 @@ class SlaPolicyForm(forms.ModelForm):
             "claim_minutes",
             "resolve_minutes",
             "escalation_answer_minutes",
-            "business_hours_only",
-            "day_starts",
-            "day_ends",
-            "business_weekdays",
+            "hours",
+            "calendar",
         ]
-        widgets = {
-            "day_starts": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-            "day_ends": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-        }
+        widgets = {"hours": forms.RadioSelect}
         labels = {
             "claim_minutes": _("Claim within (minutes)"),
             "resolve_minutes": _("Resolve within (minutes)"),
             "escalation_answer_minutes": _("Support answers escalations within (minutes)"),
-            "business_hours_only": _("Count business hours only (otherwise 24x7)"),
-            "day_starts": _("Business day starts"),
-            "day_ends": _("Business day ends"),
+            "hours": _("The minutes count"),
+            "calendar": _("Business calendar"),
+        }
+        help_texts = {
+            "hours": _(
+                "On a site's calendar, a ticket counts the hours and time zone of the site it "
+                "arrived at; a site without a calendar counts 24x7."
+            ),
+            "calendar": _(
+                "The calendar of “A business calendar”. Calendars and their holidays are "
+                "kept in the admin."
+            ),
         }
 
     MINUTE_FIELDS = ("claim_minutes", "resolve_minutes", "escalation_answer_minutes")
@@ -225,8 +224,9 @@ class SlaPolicyForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         for name in self.MINUTE_FIELDS:
             self.fields[name] = minutes_field(self.fields[name].label)
-        for name in ("day_starts", "day_ends"):
-            self.fields[name].required = False
+        self.fields["hours"].choices = list(SlaHours.choices)
+        self.fields["calendar"].required = False
+        self.fields["calendar"].empty_label = "—"
 
     def clean(self):
         cleaned = super().clean()
@@ -235,41 +235,119 @@ class SlaPolicyForm(forms.ModelForm):
             self.add_error(
                 "claim_minutes", _("The claim target cannot be longer than the resolve target.")
             )
-        if not cleaned.get("business_hours_only"):
-            # 24x7: the calendar fields mean nothing; do not keep stale values around.
-            cleaned["day_starts"], cleaned["day_ends"], cleaned["business_weekdays"] = (
-                None,
-                None,
-                [],
-            )
-            return cleaned
-        starts, ends = cleaned.get("day_starts"), cleaned.get("day_ends")
-        if starts is None and "day_starts" not in self.errors:
-            self.add_error("day_starts", _("Business hours need the time the day starts."))
-        if ends is None and "day_ends" not in self.errors:
-            self.add_error("day_ends", _("Business hours need the time the day ends."))
-        if starts is not None and ends is not None and starts >= ends:
-            self.add_error("day_ends", _("The business day must end after it starts."))
-        if not cleaned.get("business_weekdays"):
-            self.add_error("business_weekdays", _("Choose at least one business day."))
+        hours = cleaned.get("hours")
+        if hours != SlaHours.CALENDAR:
+            cleaned["calendar"] = None  # no stale calendar on a 24x7 or site policy
+        elif cleaned.get("calendar") is None and "calendar" not in self.errors:
+            self.add_error("calendar", _("Choose the business calendar."))
         if not self.errors:
-            self._check_fits_calendar(cleaned)
+            targets = {name: cleaned[name] for name in self.MINUTE_FIELDS}
+            calendars = sla.calendars_counted(hours, cleaned.get("calendar"))
+            for name, calendar in sla.targets_that_do_not_fit(targets, calendars).items():
+                self.add_error(
+                    name,
+                    _("This target is too long for the working time of %(calendar)s: shorten it.")
+                    % {"calendar": calendar.name},
+                )
         return cleaned
 
-    def _check_fits_calendar(self, cleaned) -> None:
-        trial = SlaPolicy(
-            business_hours_only=True,
-            day_starts=cleaned["day_starts"],
-            day_ends=cleaned["day_ends"],
-            business_weekdays=cleaned["business_weekdays"],
-        )
-        for name in self.MINUTE_FIELDS:
-            try:
-                sla.add_working_minutes(timezone.now(), cleaned[name], trial)
-            except ValueError:
+
+class BusinessCalendarForm(forms.ModelForm):
+    """A business calendar in the admin.
+
+    Rules: the day ends after it starts; at least one working weekday; and when SLA policies
+    count on the calendar (named, or through a site), their targets still fit in its working
+    time, so no arrival can fail on it.
+    """
+
+    weekdays = forms.TypedMultipleChoiceField(
+        label=_("Working weekdays"),
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = BusinessCalendar
+        fields = [
+            "name",
+            "time_zone",
+            "day_starts",
+            "day_ends",
+            "weekdays",
+            "national_holidays",
+            "collective_leave",
+        ]
+        widgets = {
+            "day_starts": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "day_ends": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }
+        help_texts = {
+            "national_holidays": _("Hari libur nasional, from the holidays library."),
+            "collective_leave": _(
+                "Cuti bersama (SKB 3 Menteri), from the holidays library. Days of this "
+                "calendar below close or open a date whatever these say."
+            ),
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        starts, ends = cleaned.get("day_starts"), cleaned.get("day_ends")
+        if starts is not None and ends is not None and starts >= ends:
+            self.add_error("day_ends", _("The working day must end after it starts."))
+        if not cleaned.get("weekdays") and "weekdays" not in self.errors:
+            self.add_error("weekdays", _("Choose at least one working day."))
+        if not self.errors and self.instance.pk:
+            self._check_policies_fit(cleaned)
+        return cleaned
+
+    def _check_policies_fit(self, cleaned) -> None:
+        fields = BusinessCalendarForm.Meta.fields  # the admin's subclass lists more
+        trial = BusinessCalendar(pk=self.instance.pk, **{name: cleaned[name] for name in fields})
+        calendar = sla.WorkingCalendar.of(trial, self.instance.days.values_list("date", "kind"))
+        counting = Q(hours=SlaHours.CALENDAR, calendar=self.instance)
+        if self.instance.sites.exists():
+            counting |= Q(hours=SlaHours.SITE)
+        for policy in SlaPolicy.objects.filter(counting):
+            targets = {name: getattr(policy, name) for name in SlaPolicyForm.MINUTE_FIELDS}
+            if sla.targets_that_do_not_fit(targets, [calendar]):
                 self.add_error(
-                    name, _("This target is too long for so few business hours: shorten it.")
+                    None,
+                    _(
+                        "The SLA policy %(policy)s counts on this calendar, and its targets "
+                        "would not fit in so little working time."
+                    )
+                    % {"policy": policy},
                 )
+
+
+class SiteForm(forms.ModelForm):
+    """A site in the admin: the SLA policies that count on the site's calendar must fit in the
+    working time of the calendar chosen for it."""
+
+    class Meta:
+        model = Site
+        fields = ["code", "name", "calendar"]
+
+    def clean(self):
+        cleaned = super().clean()
+        chosen = cleaned.get("calendar")
+        if chosen is None or self.errors:
+            return cleaned
+        calendar = sla.compiled(chosen)
+        for policy in SlaPolicy.objects.filter(hours=SlaHours.SITE):
+            targets = {name: getattr(policy, name) for name in SlaPolicyForm.MINUTE_FIELDS}
+            if sla.targets_that_do_not_fit(targets, [calendar]):
+                self.add_error(
+                    "calendar",
+                    _(
+                        "The SLA policy %(policy)s counts on the site's calendar, and its "
+                        "targets would not fit in this calendar's working time."
+                    )
+                    % {"policy": policy},
+                )
+        return cleaned
 
 
 # --- Call lists and Callback records (tickets/views/imports.py) --------------------------------

@@ -13,6 +13,9 @@ Domain words, as the SOP spells them:
   the three levels of the access network an outage can cover.
 """
 
+import uuid
+from datetime import time
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -63,11 +66,127 @@ class Role(models.TextChoices):
     SYSTEM = "System", _("System client")
 
 
+class TimeZone(models.TextChoices):
+    """Indonesia's three time zones; none has daylight saving time."""
+
+    WIB = "Asia/Jakarta", _("WIB (Asia/Jakarta, UTC+7)")
+    WITA = "Asia/Makassar", _("WITA (Asia/Makassar, UTC+8)")
+    WIT = "Asia/Jayapura", _("WIT (Asia/Jayapura, UTC+9)")
+
+
+def monday_to_friday() -> list[int]:
+    return [0, 1, 2, 3, 4]
+
+
+class BusinessCalendar(models.Model):
+    """Working hours in one time zone: the weekdays open from `day_starts` to `day_ends`, less
+    the national public holidays and the collective leave days (cuti bersama) when the calendar
+    says they close, less its own closed days, plus its own extra working days (`CalendarDay`).
+
+    The arithmetic is `tickets.sla`. `version` changes on every save of the calendar or of one
+    of its days, so each process can keep the calendar compiled and notice a change.
+    """
+
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    time_zone = models.CharField(
+        _("time zone"), max_length=32, choices=TimeZone.choices, default=TimeZone.WIB
+    )
+    day_starts = models.TimeField(_("working day starts"), default=time(8))
+    day_ends = models.TimeField(_("working day ends"), default=time(17))
+    weekdays = models.JSONField(_("working weekdays (0 = Monday)"), default=monday_to_friday)
+    national_holidays = models.BooleanField(_("closed on national public holidays"), default=True)
+    collective_leave = models.BooleanField(
+        _("closed on collective leave days (cuti bersama)"), default=True
+    )
+    version = models.UUIDField(_("version"), default=uuid.uuid4, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("business calendar")
+        verbose_name_plural = _("business calendars")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(day_ends__gt=models.F("day_starts")),
+                name="calendar_day_ends_after_start",
+                violation_error_message=_("The working day must end after it starts."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        self.version = uuid.uuid4()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "version"}
+        super().save(*args, **kwargs)
+
+    @property
+    def zone_name(self) -> str:
+        """WIB, WITA or WIT: how Indonesians name the calendar's time zone."""
+        return TimeZone(self.time_zone).name if self.time_zone in TimeZone.values else ""
+
+
+class CalendarDayKind(models.TextChoices):
+    CLOSED = "closed", _("Closed (a local holiday)")
+    OPEN = "open", _("Open (a working day)")
+
+
+class CalendarDay(models.Model):
+    """One date of one calendar that differs from its rules: closed (a holiday only there) or
+    open (worked with the calendar's hours, even on a weekend, a national holiday or a
+    collective leave day)."""
+
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        on_delete=models.CASCADE,
+        related_name="days",
+        verbose_name=_("calendar"),
+    )
+    date = models.DateField(_("date"))
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(
+        _("kind"), max_length=8, choices=CalendarDayKind.choices, default=CalendarDayKind.CLOSED
+    )
+
+    class Meta:
+        ordering = ["calendar", "date"]
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("calendar days")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["calendar", "date"],
+                name="calendar_day_once",
+                violation_error_message=_("This date is already on the calendar."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.name}"
+
+
+def calendar_day_changed(sender, instance, **kwargs) -> None:
+    """A day was saved or deleted: its calendar has a new version (connected in `apps`)."""
+    BusinessCalendar.objects.filter(pk=instance.calendar_id).update(version=uuid.uuid4())
+
+
 class Site(models.Model):
-    """A contact-centre site (SOP: Pusat and Malang)."""
+    """A contact-centre site (SOP: Pusat and Malang), working on its business calendar."""
 
     code = models.CharField(_("code"), max_length=8, unique=True)
     name = models.CharField(_("name"), max_length=64)
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sites",
+        verbose_name=_("business calendar"),
+        help_text=_(
+            "Its working hours and time zone, for SLA policies that count on the site's "
+            "calendar. None: such policies count 24x7 here."
+        ),
+    )
 
     class Meta:
         ordering = ["code"]
@@ -597,8 +716,17 @@ class Escalation(models.Model):
         return f"{self.get_status_display()}: {self.reason[:60]}"
 
 
+class SlaHours(models.TextChoices):
+    """Which hours an SLA policy's minutes count (`tickets.sla.calendar_for`)."""
+
+    ROUND_THE_CLOCK = "24x7", _("24x7: every hour counts")
+    CALENDAR = "calendar", _("A business calendar")
+    SITE = "site", _("The business calendar of the ticket's site")
+
+
 class SlaPolicy(models.Model):
-    """Handling targets of one flow and priority. Minutes count on the policy's calendar."""
+    """Handling targets of one flow and priority. Minutes count on the policy's hours: 24x7,
+    one business calendar, or the calendar of each ticket's site."""
 
     flow = models.CharField(_("flow"), max_length=16, choices=Flow.choices)
     priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices)
@@ -607,11 +735,17 @@ class SlaPolicy(models.Model):
     escalation_answer_minutes = models.PositiveIntegerField(
         _("Support answers within (minutes)"), default=120
     )
-    business_hours_only = models.BooleanField(_("business hours only"), default=False)
-    day_starts = models.TimeField(_("business day starts"), null=True, blank=True)
-    day_ends = models.TimeField(_("business day ends"), null=True, blank=True)
-    business_weekdays = models.JSONField(
-        _("business weekdays (0 = Monday)"), default=list, blank=True
+    hours = models.CharField(
+        _("hours that count"), max_length=8, choices=SlaHours.choices,
+        default=SlaHours.ROUND_THE_CLOCK,
+    )  # fmt: skip
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="policies",
+        verbose_name=_("business calendar"),
     )
 
     class Meta:
@@ -619,7 +753,12 @@ class SlaPolicy(models.Model):
         verbose_name = _("SLA policy")
         verbose_name_plural = _("SLA policies")
         constraints = [
-            models.UniqueConstraint(fields=["flow", "priority"], name="sla_policy_flow_priority")
+            models.UniqueConstraint(fields=["flow", "priority"], name="sla_policy_flow_priority"),
+            models.CheckConstraint(
+                condition=~Q(hours="calendar") | Q(calendar__isnull=False),
+                name="sla_policy_names_its_calendar",
+                violation_error_message=_("Choose the business calendar."),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -169,19 +169,26 @@ def mask_phones_in(data):
 
 
 SITES = (("PST", "Pusat"), ("MLG", "Malang"))
+# The business calendar a site is created with: both sites are in Java, on WIB (Monday to
+# Friday, 08:00-17:00, closed on national holidays and collective leave days).
+SITE_CALENDAR = "Jam kerja WIB"
 
 
 def ensure_reference_data(**kwargs) -> None:
-    """Create the two sites and the four role groups with their permissions.
+    """Create the two sites (with the calendar `SITE_CALENDAR`) and the role groups with their
+    permissions. A site that exists keeps the calendar an admin gave it, or none.
 
     Runs after every migrate and every test-database flush, so they always exist.
     """
     from django.contrib.auth.models import Group, Permission
 
-    from .models import Site
+    from .models import BusinessCalendar, Site
 
-    for code, name in SITES:
-        Site.objects.get_or_create(code=code, defaults={"name": name})
+    missing = [(code, name) for code, name in SITES if not Site.objects.filter(code=code).exists()]
+    if missing:
+        calendar, _created = BusinessCalendar.objects.get_or_create(name=SITE_CALENDAR)
+        for code, name in missing:
+            Site.objects.get_or_create(code=code, defaults={"name": name, "calendar": calendar})
 
     for role, codenames in ROLE_PERMISSIONS.items():
         group, _created = Group.objects.get_or_create(name=role)

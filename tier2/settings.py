@@ -514,6 +514,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two choice fields named "kind" (import lists, calendar days): each enum its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "KindEnum": "tickets.models.ImportKind",
+        "CalendarDayKindEnum": "tickets.models.CalendarDayKind",
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------

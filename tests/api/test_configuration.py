@@ -1,9 +1,11 @@
 """SLA policies (admins), campaigns (supervisors) and the read-only customers and services."""
 
+from datetime import date, time
+
 import pytest
 
 from tests import factories
-from tickets.models import Campaign, SlaPolicy
+from tickets.models import CalendarDay, Campaign, SlaPolicy
 
 pytestmark = pytest.mark.django_db
 
@@ -38,18 +40,54 @@ def test_supervisors_read_sla_policies_but_cannot_change_them(api, supervisor_us
     [
         ({**POLICY, "flow": "teleport"}, "flow"),
         ({**POLICY, "claim_minutes": 0}, "claim_minutes"),
-        ({**POLICY, "business_hours_only": True, "day_starts": "17:00", "day_ends": "08:00"},
-         "day_ends"),
-        ({**POLICY, "business_hours_only": True}, "day_starts"),
-        ({**POLICY, "business_weekdays": [7]}, "business_weekdays"),
-        ({**POLICY, "business_hours_only": True, "day_starts": "08:00", "day_ends": "09:00",
-          "business_weekdays": [0], "resolve_minutes": 500000}, "resolve_minutes"),
+        ({**POLICY, "hours": "calendar"}, "calendar"),
+        ({**POLICY, "hours": "calendar", "calendar": 999999}, "calendar"),
+        ({**POLICY, "hours": "weekly"}, "hours"),
     ],
 )  # fmt: skip
 def test_a_bad_sla_policy_is_400_naming_the_field(api, admin_user, body, field):
     response = api(admin_user).post("/api/sla-policies/", body, format="json")
     assert response.status_code == 400
     assert field in response.json()["errors"]
+
+
+def test_a_policy_on_a_business_calendar_shows_the_calendar(api, admin_user):
+    office = factories.calendar("Kantor Pusat", day_ends=time(16, 30))
+    CalendarDay.objects.create(calendar=office, date=date(2026, 4, 1), name="Rapat kerja")
+    body = {**POLICY, "hours": "calendar", "calendar": office.pk}
+    created = api(admin_user).post("/api/sla-policies/", body, format="json")
+    assert created.status_code == 201, created.json()
+    shown = api(admin_user).get(f"/api/sla-policies/{created.json()['id']}/").json()
+    assert (shown["hours"], shown["calendar"]) == ("calendar", office.pk)
+    assert shown["calendar_detail"] == {
+        "id": office.pk, "name": "Kantor Pusat", "time_zone": "Asia/Jakarta",
+        "day_starts": "08:00", "day_ends": "16:30", "weekdays": [0, 1, 2, 3, 4],
+        "national_holidays": True, "collective_leave": True,
+        "days": [{"date": "2026-04-01", "name": "Rapat kerja", "kind": "closed"}],
+    }  # fmt: skip
+
+
+def test_leaving_the_calendar_hours_drops_the_calendar(api, admin_user):
+    office = factories.calendar("Kantor Pusat")
+    policy = factories.policy(on=office)
+    changed = api(admin_user).patch(
+        f"/api/sla-policies/{policy.pk}/", {"hours": "site"}, format="json"
+    )
+    assert changed.status_code == 200
+    assert (changed.json()["calendar"], changed.json()["calendar_detail"]) == (None, None)
+    policy.refresh_from_db()
+    assert (policy.hours, policy.calendar) == ("site", None)
+
+
+def test_a_target_too_long_for_the_calendar_is_400(api, admin_user):
+    tiny = factories.calendar("Tiny", day_ends=time(8, 1), weekdays=[6])  # a minute a week
+    body = {**POLICY, "hours": "calendar", "calendar": tiny.pk, "resolve_minutes": 500000}
+    response = api(admin_user).post("/api/sla-policies/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"]["resolve_minutes"] == [
+        "Too long for the working time of Tiny."
+    ]
+    assert not SlaPolicy.objects.exists()
 
 
 def test_a_second_policy_for_the_same_flow_and_priority_is_400(api, admin_user):

@@ -69,3 +69,22 @@ def test_generator_adds_to_what_is_there_without_clashing_numbers():
     assert Ticket.objects.count() == 400
     refs = Counter(Ticket.objects.exclude(source_ref="").values_list("source_system", "source_ref"))
     assert refs and max(refs.values()) == 1
+
+
+def test_generated_deadlines_count_on_the_site_calendars_as_arrivals_do():
+    """The generator computes deadlines itself, a million times; on a policy that counts on
+    the sites' calendars they are what `sla.apply_deadlines` gives a ticket of that site."""
+    from tests import factories
+    from tickets import sla
+
+    factories.policy("nossa", 3, claim=30, resolve=240, hours="site")
+    generate(tickets=300, batch=300, log=quiet)
+
+    generated = Ticket.objects.filter(flow=Flow.NOSSA, priority=3, sla_paused_seconds=0)
+    assert generated.exists()
+    for ticket in generated:
+        expected = Ticket(flow=ticket.flow, priority=ticket.priority, site_id=ticket.site_id)
+        sla.apply_deadlines(expected, ticket.created_at)
+        assert (ticket.claim_by, ticket.resolve_by, ticket.warn_at) == (
+            expected.claim_by, expected.resolve_by, expected.warn_at,
+        )  # fmt: skip

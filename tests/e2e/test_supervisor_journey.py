@@ -175,22 +175,20 @@ def test_admin_edits_an_sla_policy_and_a_wrong_value_is_said_next_to_its_field(
     row.locator("a").click()
     page.wait_for_url("**/sla-policies/nossa/3/")
     page.locator("#id_claim_minutes").fill("0")
-    page.locator("#id_business_hours_only").check()
-    page.locator("#id_day_starts").fill("17:00")
-    page.locator("#id_day_ends").fill("08:00")
+    page.locator("#id_hours_1").check()  # "a business calendar", and none chosen
     page.locator("#policy-form button[type=submit]").click()
-    expect(page.locator(".field.has-error")).to_have_count(3)  # minutes, hours, no weekday
+    expect(page.locator(".field.has-error")).to_have_count(2)  # minutes, no calendar
     screenshot(page, "sla_policy", full_page=True)
     assert not SlaPolicy.objects.exists()
 
     page.locator("#id_claim_minutes").fill("10")
-    page.locator("#id_day_starts").fill("08:00")
-    page.locator("#id_day_ends").fill("17:00")
-    for day in range(5):
-        page.locator(f"#id_business_weekdays_{day}").check()
+    page.locator("#id_calendar").select_option(label="Jam kerja WIB")
     page.locator("#policy-form button[type=submit]").click()
     page.wait_for_url("**/sla-policies/")
     expect(page.locator("#messages .msg-success")).to_be_visible()
     expect(row.locator('[data-k="claim"]')).to_contain_text("10")
-    policy = SlaPolicy.objects.get(flow="nossa", priority=3)
-    assert (policy.claim_minutes, policy.business_weekdays) == (10, [0, 1, 2, 3, 4])
+    expect(row.locator('[data-k="calendar"]')).to_contain_text("Jam kerja WIB")
+    policy = SlaPolicy.objects.select_related("calendar").get(flow="nossa", priority=3)
+    assert (policy.claim_minutes, policy.hours, policy.calendar.name) == (
+        10, "calendar", "Jam kerja WIB",
+    )  # fmt: skip

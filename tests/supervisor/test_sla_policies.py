@@ -1,6 +1,7 @@
 """The admins' SLA policy pages: the list with defaults, the editor and its validation."""
 
 from datetime import time
+from html import unescape
 
 import pytest
 from django.urls import reverse
@@ -16,13 +17,7 @@ VALID = {
     "claim_minutes": "20",
     "resolve_minutes": "600",
     "escalation_answer_minutes": "90",
-}
-BUSINESS = {
-    **VALID,
-    "business_hours_only": "on",
-    "day_starts": "08:00",
-    "day_ends": "17:00",
-    "business_weekdays": ["0", "1", "2", "3", "4"],
+    "hours": "24x7",
 }
 
 
@@ -32,16 +27,24 @@ def admin_client(client, admin_user):
     return client
 
 
+@pytest.fixture
+def office(db):
+    return factories.calendar("Kantor Pusat")
+
+
+@pytest.fixture
+def business(office):
+    """The form's fields for a policy on the calendar "Kantor Pusat"."""
+    return {**VALID, "hours": "calendar", "calendar": str(office.pk)}
+
+
 def edit_url(flow="nossa", priority=3):
     return reverse("sla_policy_edit", args=[flow, priority])
 
 
-def test_list_shows_every_flow_and_priority_with_defaults_where_none_is_saved(admin_client):
-    SlaPolicy.objects.create(
-        flow="callback", priority=2, claim_minutes=7, resolve_minutes=70,
-        escalation_answer_minutes=45, business_hours_only=True, day_starts=time(8),
-        day_ends=time(17), business_weekdays=[0, 1, 2, 3, 4],
-    )  # fmt: skip
+def test_list_shows_every_flow_and_priority_with_defaults_where_none_is_saved(admin_client, office):
+    factories.policy("callback", 2, claim=7, resolve=70, answer=45, on=office)
+    factories.policy("ideas", 4, claim=60, resolve=600, hours="site")
     html = page(admin_client.get(reverse("sla_policies")))
     assert html.count("<tr data-priority=") == 7 * 4
     nossa_normal = block(block(html, "table", "data-flow", "nossa"), "tr", "data-priority", "3")
@@ -52,7 +55,9 @@ def test_list_shows_every_flow_and_priority_with_defaults_where_none_is_saved(ad
     assert "default" in nossa_normal
     saved = html.split('data-flow="callback"')[1].split('data-priority="2"')[1].split("</tr>")[0]
     assert 'data-k="claim">7 min' in saved and "saved" in saved
-    assert "Mon, Tue, Wed, Thu, Fri 08:00–17:00" in saved
+    assert "Kantor Pusat · Mon, Tue, Wed, Thu, Fri 08:00–17:00 WIB" in saved
+    ideas_low = block(block(html, "table", "data-flow", "ideas"), "tr", "data-priority", "4")
+    assert unescape(shown(ideas_low, "calendar")) == "The site's calendar"
 
 
 def test_list_reads_the_policies_in_one_query(admin_client, django_assert_max_num_queries):
@@ -70,27 +75,39 @@ def test_editor_starts_from_the_default_and_saving_creates_the_policy(admin_clie
     assert (policy.claim_minutes, policy.resolve_minutes, policy.escalation_answer_minutes) == (
         20, 600, 90,
     )  # fmt: skip
-    assert not policy.business_hours_only
+    assert (policy.hours, policy.calendar) == ("24x7", None)
     assert sla.policy_for("nossa", 3).pk == policy.pk
 
 
-def test_saving_business_hours_then_editing_again(admin_client):
-    admin_client.post(edit_url(), BUSINESS)
+def test_the_editor_offers_the_hours_and_the_calendars(admin_client, office):
+    form = block(page(admin_client.get(edit_url())), "form", "id", "policy-form")
+    for hours in ("24x7", "calendar", "site"):
+        assert f'value="{hours}"' in form
+    assert f'<option value="{office.pk}">Kantor Pusat</option>' in form
+    assert "Jam kerja WIB" in form  # the sites' calendar, made with the sites
+
+
+def test_saving_a_calendar_then_editing_again(admin_client, business, office):
+    admin_client.post(edit_url(), business)
     policy = SlaPolicy.objects.get(flow="nossa", priority=3)
-    assert policy.business_hours_only
-    assert (policy.day_starts, policy.day_ends) == (time(8), time(17))
-    assert policy.business_weekdays == [0, 1, 2, 3, 4]
-    admin_client.post(edit_url(), {**BUSINESS, "resolve_minutes": "480"})
+    assert (policy.hours, policy.calendar) == ("calendar", office)
+    admin_client.post(edit_url(), {**business, "resolve_minutes": "480"})
     assert SlaPolicy.objects.get(pk=policy.pk).resolve_minutes == 480
     assert SlaPolicy.objects.count() == 1
 
 
-def test_turning_business_hours_off_clears_the_calendar(admin_client):
-    admin_client.post(edit_url(), BUSINESS)
-    admin_client.post(edit_url(), {**BUSINESS, "business_hours_only": ""})
+def test_saving_the_sites_calendar(admin_client):
+    admin_client.post(edit_url(), {**VALID, "hours": "site"})
     policy = SlaPolicy.objects.get(flow="nossa", priority=3)
-    assert not policy.business_hours_only
-    assert (policy.day_starts, policy.day_ends, policy.business_weekdays) == (None, None, [])
+    assert (policy.hours, policy.calendar) == ("site", None)
+
+
+@pytest.mark.parametrize("hours", ["24x7", "site"])
+def test_leaving_the_named_calendar_drops_it(admin_client, business, hours):
+    admin_client.post(edit_url(), business)
+    admin_client.post(edit_url(), {**business, "hours": hours})
+    policy = SlaPolicy.objects.get(flow="nossa", priority=3)
+    assert (policy.hours, policy.calendar) == (hours, None)
 
 
 @pytest.mark.parametrize(
@@ -102,18 +119,16 @@ def test_turning_business_hours_off_clears_the_calendar(admin_client):
         ({"claim_minutes": "abc"}, "claim_minutes", "Enter a whole number."),
         ({"resolve_minutes": "999999"}, "resolve_minutes", "Enter at most 86400 minutes"),
         ({"claim_minutes": "700"}, "claim_minutes", "cannot be longer than the resolve target"),
-        ({"day_starts": "17:00", "day_ends": "08:00"}, "day_ends", "must end after it starts"),
-        ({"day_starts": "09:00", "day_ends": "09:00"}, "day_ends", "must end after it starts"),
-        ({"business_weekdays": []}, "business_weekdays", "Choose at least one business day."),
-        ({"day_starts": ""}, "day_starts", "the time the day starts"),
-        ({"day_ends": "25:00"}, "day_ends", "Enter a valid time."),
-        ({"business_weekdays": ["9"]}, "business_weekdays", "Select a valid choice"),
+        ({"calendar": ""}, "calendar", "Choose the business calendar."),
+        ({"calendar": "999999"}, "calendar", "Select a valid choice"),
+        ({"hours": ""}, "hours", "This field is required"),
+        ({"hours": "weekdays"}, "hours", "Select a valid choice"),
     ],
 )
 def test_bad_input_is_said_next_to_the_field_and_nothing_is_saved(
-    admin_client, changes, field, message
+    admin_client, business, changes, field, message
 ):
-    response = admin_client.post(edit_url(), {**BUSINESS, **changes})
+    response = admin_client.post(edit_url(), {**business, **changes})
     assert response.status_code == 422
     form = response.context["form"]
     assert any(message in error for error in form.errors[field]), form.errors
@@ -124,10 +139,24 @@ def test_bad_input_is_said_next_to_the_field_and_nothing_is_saved(
 
 
 def test_a_target_too_long_for_a_tiny_business_calendar_is_refused(admin_client):
-    tiny = {**BUSINESS, "day_starts": "08:00", "day_ends": "08:01", "business_weekdays": ["6"]}
-    response = admin_client.post(edit_url(), {**tiny, "resolve_minutes": "86400"})
+    # One minute a week (Sundays 08:00-08:01): three years of it hold about 157 minutes.
+    tiny = factories.calendar("Tiny", day_ends=time(8, 1), weekdays=[6])
+    body = {**VALID, "hours": "calendar", "calendar": str(tiny.pk), "resolve_minutes": "86400"}
+    response = admin_client.post(edit_url(), body)
     assert response.status_code == 422
-    assert "too long for so few business hours" in str(response.context["form"].errors)
+    errors = response.context["form"].errors
+    assert errors["resolve_minutes"] == [
+        "This target is too long for the working time of Tiny: shorten it."
+    ]
+    assert not SlaPolicy.objects.exists()
+
+
+def test_a_target_too_long_for_one_sites_calendar_is_refused(admin_client, malang):
+    malang.calendar = factories.calendar("Tiny Malang", day_ends=time(8, 1), weekdays=[6])
+    malang.save()
+    response = admin_client.post(edit_url(), {**VALID, "hours": "site"})
+    assert response.status_code == 422
+    assert "working time of Tiny Malang" in str(response.context["form"].errors)
     assert not SlaPolicy.objects.exists()
 
 

@@ -91,6 +91,9 @@ def table(agent):
             awaiting_agent=awaiting,
             claim_by=at(claim_by),
             resolve_by=at(resolve_by),
+            # As sla.apply_deadlines stores it for a 24x7 policy: the share of the time from
+            # arrival to resolve-by (the at-risk points above).
+            warn_at=at(arrived) + (at(resolve_by) - at(arrived)) / 2,
             created_at=at(arrived),
             priority=priority,
             sla_paused_at=at(paused) if paused else None,

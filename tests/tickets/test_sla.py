@@ -1,6 +1,7 @@
 """SLA arithmetic and the sweep, with frozen time."""
 
-from datetime import datetime, time, timedelta
+import dataclasses
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,18 +27,10 @@ JAKARTA = ZoneInfo("Asia/Jakarta")
 FRIDAY_4PM = datetime(2026, 11, 27, 16, 0, tzinfo=JAKARTA)
 
 
-def business_policy(**fields):
-    return SlaPolicy.objects.create(
-        flow=Flow.NOSSA,
-        priority=Priority.NORMAL,
-        claim_minutes=30,
-        resolve_minutes=120,
-        business_hours_only=True,
-        day_starts=time(8, 0),
-        day_ends=time(17, 0),
-        business_weekdays=[0, 1, 2, 3, 4],
-        **fields,
-    )
+def business_calendar():
+    """Monday to Friday, 08:00-17:00 WIB (no holiday falls on the days used below)."""
+    policy = factories.policy(claim=30, resolve=120, on=factories.calendar())
+    return sla.calendar_for(policy)
 
 
 def test_24x7_deadlines_count_straight_through_the_night():
@@ -52,26 +45,25 @@ def test_24x7_deadlines_count_straight_through_the_night():
 
 
 def test_business_hours_deadline_skips_the_weekend():
-    policy = business_policy()
+    calendar = business_calendar()
     # Friday 16:00 + 120 working minutes: 60 on Friday, the other 60 on Monday from 08:00.
-    assert sla.add_working_minutes(FRIDAY_4PM, 120, policy) == datetime(
+    assert sla.add_working_minutes(FRIDAY_4PM, 120, calendar) == datetime(
         2026, 11, 30, 9, 0, tzinfo=JAKARTA
     )
 
 
 def test_business_hours_deadline_starting_before_opening_counts_from_opening():
-    policy = business_policy()
+    calendar = business_calendar()
     saturday_night = datetime(2026, 11, 28, 22, 0, tzinfo=JAKARTA)
-    assert sla.add_working_minutes(saturday_night, 30, policy) == datetime(
+    assert sla.add_working_minutes(saturday_night, 30, calendar) == datetime(
         2026, 11, 30, 8, 30, tzinfo=JAKARTA
     )
 
 
 def test_policy_without_working_days_is_an_error_not_a_hang():
-    policy = business_policy()
-    policy.business_weekdays = [9]
-    with pytest.raises(ValueError, match="no working time"):
-        sla.add_working_minutes(FRIDAY_4PM, 10, policy)
+    calendar = dataclasses.replace(business_calendar(), weekdays=frozenset())
+    with pytest.raises(sla.NoWorkingTime, match="no working time"):
+        sla.add_working_minutes(FRIDAY_4PM, 10, calendar)
 
 
 def test_missing_policy_falls_back_to_defaults_with_fresh_lapul_tighter_than_nossa():

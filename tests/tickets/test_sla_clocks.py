@@ -5,7 +5,7 @@ Every expected instant below was worked out by hand from the calendar (a busines
 code's own formula. The working of each row is in its comment.
 """
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,16 +28,10 @@ FRI_1600 = at(27, 16)
 
 
 def business(priority=Priority.NORMAL, *, claim=30, resolve=120) -> SlaPolicy:
-    return SlaPolicy.objects.create(
-        flow=Flow.NOSSA,
-        priority=priority,
-        claim_minutes=claim,
-        resolve_minutes=resolve,
-        business_hours_only=True,
-        day_starts=time(8, 0),
-        day_ends=time(17, 0),
-        business_weekdays=[0, 1, 2, 3, 4],
-    )
+    """A policy on a calendar of Monday to Friday, 08:00-17:00 WIB (no holiday falls on the
+    days below: the first after them is Christmas Eve's collective leave, December 24th)."""
+    hours = factories.calendar("Mon-Fri 08-17")
+    return factories.policy(Flow.NOSSA, priority, claim=claim, resolve=resolve, on=hours)
 
 
 def round_the_clock(priority=Priority.NORMAL, *, claim=15, resolve=60) -> SlaPolicy:
@@ -69,17 +63,19 @@ WORKING_TIME_BETWEEN = [
 
 @pytest.mark.parametrize(("start", "minutes", "expected"), ADD_WORKING_TIME)
 def test_adding_working_time_follows_the_business_calendar(start, minutes, expected):
-    assert sla.add_working_minutes(start, minutes, business()) == expected
+    assert sla.add_working_minutes(start, minutes, sla.calendar_for(business())) == expected
 
 
 @pytest.mark.parametrize(("start", "end", "minutes"), WORKING_TIME_BETWEEN)
 def test_working_time_between_two_instants_counts_only_business_hours(start, end, minutes):
-    assert sla.working_time_between(start, end, business()) == timedelta(minutes=minutes)
+    calendar = sla.calendar_for(business())
+    assert sla.working_time_between(start, end, calendar) == timedelta(minutes=minutes)
 
 
 def test_24x7_working_time_is_the_wall_clock():
-    policy = round_the_clock()
-    assert sla.working_time_between(at(27, 16), at(30, 9), policy) == timedelta(hours=65)
+    calendar = sla.calendar_for(round_the_clock())
+    assert calendar is None
+    assert sla.working_time_between(at(27, 16), at(30, 9), calendar) == timedelta(hours=65)
 
 
 def escalate(ticket, agent, when):

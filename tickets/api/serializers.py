@@ -19,10 +19,12 @@ from rest_framework.validators import UniqueTogetherValidator
 
 from integrations.models import AdapterCall
 
-from .. import roles
+from .. import roles, sla
 from ..flows import FLOWS, GamasIncidentMachine
 from ..flows.base import closing_code_choices
 from ..models import (
+    BusinessCalendar,
+    CalendarDay,
     Campaign,
     ContactAttempt,
     Customer,
@@ -34,6 +36,7 @@ from ..models import (
     Note,
     Priority,
     Service,
+    SlaHours,
     SlaPolicy,
     Ticket,
 )
@@ -546,26 +549,67 @@ class IncidentTransitionRequestSerializer(serializers.Serializer):
     }
 )
 class ClockTimeField(serializers.TimeField):
-    """A local wall-clock time, ``HH:MM`` (Asia/Jakarta has no DST; no offsets accepted)."""
+    """A wall-clock time, ``HH:MM``, in the calendar's own zone (Indonesia has no DST)."""
 
     def __init__(self, **kwargs):
         super().__init__(format="%H:%M", input_formats=["%H:%M", "%H:%M:%S"], **kwargs)
 
 
-# A deadline must fall within the SLA calendar walk of tickets.sla (three years).
-MAX_TARGET_DAYS_OF_WORK = 365
+class CalendarDaySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CalendarDay
+        fields = ["date", "name", "kind"]
+
+
+class BusinessCalendarSerializer(serializers.ModelSerializer):
+    """A business calendar (read-only here; admins keep calendars in the Django admin)."""
+
+    day_starts = ClockTimeField(read_only=True)
+    day_ends = ClockTimeField(read_only=True)
+    weekdays = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=6),
+        read_only=True,
+        help_text=_("Working weekdays, 0 = Monday."),
+    )
+    days = CalendarDaySerializer(
+        many=True,
+        read_only=True,
+        help_text=_("The calendar's own dates: closed (a local holiday) or open (worked)."),
+    )
+
+    class Meta:
+        model = BusinessCalendar
+        fields = [
+            "id",
+            "name",
+            "time_zone",
+            "day_starts",
+            "day_ends",
+            "weekdays",
+            "national_holidays",
+            "collective_leave",
+            "days",
+        ]
+        read_only_fields = fields
 
 
 class SlaPolicySerializer(serializers.ModelSerializer):
     priority = serializers.ChoiceField(choices=Priority.choices)
-    day_starts = ClockTimeField(required=False, allow_null=True)
-    day_ends = ClockTimeField(required=False, allow_null=True)
-    business_weekdays = serializers.ListField(
-        child=serializers.IntegerField(min_value=0, max_value=6),
+    hours = serializers.ChoiceField(
+        choices=SlaHours.choices,
         required=False,
-        max_length=7,
-        help_text=_("0 = Monday. Empty with business hours: Monday to Friday."),
+        help_text=_(
+            "24x7; calendar: the business calendar named in `calendar`; site: the calendar of "
+            "the ticket's site (a site without one counts 24x7)."
+        ),
     )
+    calendar = serializers.PrimaryKeyRelatedField(
+        queryset=BusinessCalendar.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text=_("The business calendar's id, for hours `calendar`; null otherwise."),
+    )
+    calendar_detail = BusinessCalendarSerializer(source="calendar", read_only=True)
 
     class Meta:
         model = SlaPolicy
@@ -576,10 +620,9 @@ class SlaPolicySerializer(serializers.ModelSerializer):
             "claim_minutes",
             "resolve_minutes",
             "escalation_answer_minutes",
-            "business_hours_only",
-            "day_starts",
-            "day_ends",
-            "business_weekdays",
+            "hours",
+            "calendar",
+            "calendar_detail",
         ]
         extra_kwargs = {
             "claim_minutes": {"min_value": 1, "max_value": 525600},
@@ -594,40 +637,29 @@ class SlaPolicySerializer(serializers.ModelSerializer):
             )
         ]
 
-    def validate_business_weekdays(self, value: list[int]) -> list[int]:
-        return sorted(set(value))
+    TARGETS = ("claim_minutes", "resolve_minutes", "escalation_answer_minutes")
 
     def validate(self, attrs: dict) -> dict:
-        merged = {
-            name: attrs.get(name, getattr(self.instance, name, None))
-            for name in ("business_hours_only", "day_starts", "day_ends", "business_weekdays")
+        hours = attrs.get("hours", getattr(self.instance, "hours", SlaHours.ROUND_THE_CLOCK))
+        calendar = attrs.get("calendar", getattr(self.instance, "calendar", None))
+        if hours != SlaHours.CALENDAR:
+            calendar = attrs["calendar"] = None  # no stale calendar on a 24x7 or site policy
+        elif calendar is None:
+            raise serializers.ValidationError({"calendar": [_("Choose the business calendar.")]})
+        targets = {
+            name: attrs.get(name, getattr(self.instance, name, None)) for name in self.TARGETS
         }
-        if not merged["business_hours_only"]:
-            return attrs
-        starts, ends = merged["day_starts"], merged["day_ends"]
-        if starts is None or ends is None:
+        misfits = sla.targets_that_do_not_fit(targets, sla.calendars_counted(hours, calendar))
+        if misfits:
             raise serializers.ValidationError(
-                {"day_starts": [_("Business hours need the start and end of the day.")]}
+                {
+                    name: [
+                        _("Too long for the working time of %(calendar)s.")
+                        % {"calendar": found.name}
+                    ]
+                    for name, found in misfits.items()
+                }
             )
-        if starts >= ends:
-            raise serializers.ValidationError(
-                {"day_ends": [_("The business day must end after it starts.")]}
-            )
-        day_minutes = (ends.hour * 60 + ends.minute) - (starts.hour * 60 + starts.minute)
-        weekdays = len(merged["business_weekdays"] or range(5))
-        # tickets.sla walks the calendar for at most three years; keep every target well inside.
-        limit = day_minutes * weekdays * 52
-        for name in ("claim_minutes", "resolve_minutes", "escalation_answer_minutes"):
-            minutes = attrs.get(name, getattr(self.instance, name, None))
-            if minutes and minutes > limit:
-                raise serializers.ValidationError(
-                    {
-                        name: [
-                            _("More than a year of business hours (%(limit)d minutes).")
-                            % {"limit": limit}
-                        ]
-                    }
-                )
         return attrs
 
 

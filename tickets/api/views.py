@@ -544,9 +544,14 @@ class GamasIncidentViewSet(
     destroy=extend_schema(responses=answers(None, 404, ok_status=204)),
 )
 class SlaPolicyViewSet(ApiView, viewsets.ModelViewSet):
-    """SLA policies per flow and priority: supervisors read, admins configure."""
+    """SLA policies per flow and priority: supervisors read, admins configure.
 
-    queryset = SlaPolicy.objects.all()
+    `hours` says what the minutes count: 24x7, the business calendar named by `calendar`, or
+    the calendar of each ticket's site; `calendar_detail` shows the named calendar (its hours,
+    time zone, holiday rules and own days). Calendars are kept in the Django admin.
+    """
+
+    queryset = SlaPolicy.objects.select_related("calendar").prefetch_related("calendar__days")
     serializer_class = s.SlaPolicySerializer
     permission_classes = [SupervisorReadsAdminWrites]
     pagination_class = PagePagination

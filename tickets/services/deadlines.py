@@ -3,7 +3,8 @@ marks a moved deadline no longer deserves, and the sweep that marks at-risk and 
 
 The arithmetic (policies, calendars) is `tickets.sla`; this module is where it is written down.
 A paused clock is paused everywhere: the sweep does not mark a ticket that is with Support, and
-the resume moves the deadline by the working time the pause took, on the policy's own calendar.
+the resume moves the deadline by the working time the pause took, on the calendar the ticket's
+policy counts on (a night, a weekend or a holiday with Support costs nothing).
 """
 
 from __future__ import annotations
@@ -42,9 +43,11 @@ class RunningDeadline:
     kind: `claim` (waits in the queue for its first agent), `resolve` (held, being worked, or
     back in the queue after a first claim), `paused` (with Support: no clock runs), `closed`.
     at: when the running clock ends (None when paused or closed, or a deadline never computed).
-    left: for a paused ticket, the resolve time that was left when its clock stopped.
-    status: `ok`, `at_risk` (the at-risk share of the time since arrival is used up),
-    `overdue` (the deadline has passed), or `paused` / `closed`.
+    left: for a paused ticket, the wall-clock time from the pause to its resolve-by.
+    status: `ok`, `at_risk` (past the stored at-risk time `warn_at`, where the at-risk share of
+    the resolve target's working time is used up; for the claim clock, which has no stored
+    at-risk time, the share of the wall-clock time from arrival to claim-by), `overdue` (the
+    deadline has passed), or `paused` / `closed`.
     """
 
     kind: str
@@ -75,6 +78,9 @@ def running_deadline_of(ticket: Ticket, now: datetime | None = None) -> RunningD
         status = OK
     elif at <= now:
         status = OVERDUE
+    elif kind == RESOLVE and ticket.warn_at is not None:
+        # The at-risk time stored with the deadline, on its calendar: what the sweep marks by.
+        status = AT_RISK if now >= ticket.warn_at else OK
     elif ticket.created_at and now >= sla.at_risk_from(ticket.created_at, at):
         status = AT_RISK
     else:
@@ -112,13 +118,13 @@ def pause_clock(ticket: Ticket, at: datetime | None = None) -> None:
 
 
 def resume_clock(ticket: Ticket, *, actor=None, at: datetime | None = None, since=None) -> None:
-    """The ticket is back from Support: the working time the pause took, on the policy's
-    calendar, moves the resolve deadline; marks the new deadline undoes are cleared."""
+    """The ticket is back from Support: the working time the pause took, on the calendar the
+    ticket's policy counts on at its site (`sla.ticket_calendar`; 24x7: all of it), moves the
+    resolve deadline; marks the new deadline undoes are cleared."""
     at = at or timezone.now()
     since = ticket.sla_paused_at or since
     if since is not None:
-        policy = sla.policy_for(ticket.flow, ticket.priority)
-        paused = sla.working_time_between(since, at, policy)
+        paused = sla.working_time_between(since, at, sla.ticket_calendar(ticket))
         ticket.sla_paused_seconds = (ticket.sla_paused_seconds or 0) + int(paused.total_seconds())
     ticket.sla_paused_at = None
     recompute_deadlines(ticket, actor=actor, now=at)

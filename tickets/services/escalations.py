@@ -201,7 +201,7 @@ def _open_escalation(ticket, actor, inputs, from_state) -> None:
         raised_at=now,
         reason=inputs["reason"],
         from_state=from_state,
-        due_at=sla.escalation_due(ticket.flow, ticket.priority, now),
+        due_at=sla.escalation_due(ticket.flow, ticket.priority, now, site_id=ticket.site_id),
     )
     pause_clock(ticket, now)
 

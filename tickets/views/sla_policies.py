@@ -1,8 +1,10 @@
 """SLA policies for admins: the targets of every flow and priority, and an editor for one.
 
 Where no policy row exists the console uses the built-in default (`tickets.sla.default_policy`,
-what `sla.policy_for` falls back to); the list shows those as defaults. Saving the form writes
-the row; "use the default again" deletes it. A policy counts for tickets that arrive (or change
+what `sla.policy_for` falls back to, 24x7); the list shows those as defaults. Saving the form
+writes the row, with the hours its minutes count: 24x7, a business calendar, or the calendar of
+each ticket's site (the calendars themselves are kept in the admin, docs/calendars.md); "use
+the default again" deletes it. A policy counts for tickets that arrive (or change
 priority) after it is saved: the deadlines already on open tickets stay as they were computed.
 """
 
@@ -18,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from .. import sla
 from ..forms_supervisor import WEEKDAYS, SlaPolicyForm
-from ..models import Flow, Priority, SlaPolicy
+from ..models import BusinessCalendar, Flow, Priority, SlaHours, SlaPolicy
 from .access import admin_required
 from .mixins import redirect_to
 from .workspace import INVALID
@@ -30,17 +32,25 @@ def _flow_and_priority(flow: str, priority: int) -> tuple[str, int]:
     return flow, priority
 
 
-def calendar_text(policy: SlaPolicy) -> str:
-    if not (policy.business_hours_only and policy.day_starts and policy.day_ends):
-        return _("24x7")
+def calendar_summary(calendar: BusinessCalendar) -> str:
+    """Its hours in a line: "Mon, Tue, Wed, Thu, Fri 08:00–17:00 WIB"."""
     names = dict(WEEKDAYS)
-    days = ", ".join(str(names[day])[:3] for day in sorted(policy.business_weekdays or range(5)))
-    return f"{days} {policy.day_starts:%H:%M}–{policy.day_ends:%H:%M}"
+    days = ", ".join(str(names[day])[:3] for day in sorted(calendar.weekdays or ()))
+    return f"{days} {calendar.day_starts:%H:%M}–{calendar.day_ends:%H:%M} {calendar.zone_name}"
+
+
+def calendar_text(policy: SlaPolicy) -> str:
+    """The hours a policy counts, as the list shows them."""
+    if policy.hours == SlaHours.SITE:
+        return _("The site's calendar")
+    if policy.hours == SlaHours.CALENDAR and policy.calendar is not None:
+        return f"{policy.calendar.name} · {calendar_summary(policy.calendar)}"
+    return _("24x7")
 
 
 def policy_table() -> list[dict]:
     """One block per flow, one row per priority: the saved policy or the default (one query)."""
-    saved = {(row.flow, row.priority): row for row in SlaPolicy.objects.all()}
+    saved = {(row.flow, row.priority): row for row in SlaPolicy.objects.select_related("calendar")}
     table = []
     for flow, flow_name in Flow.choices:
         rows = []
@@ -84,7 +94,8 @@ def _render_edit(request, flow, priority, form, *, is_default, status=200):
 @admin_required
 def edit(request, flow: str, priority: int):
     flow, priority = _flow_and_priority(flow, priority)
-    saved = SlaPolicy.objects.filter(flow=flow, priority=priority).first()
+    policies = SlaPolicy.objects.select_related("calendar")
+    saved = policies.filter(flow=flow, priority=priority).first()
     policy = saved or sla.default_policy(flow, priority)
     if request.method != "POST":
         form = SlaPolicyForm(instance=policy)
