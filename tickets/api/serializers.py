@@ -609,7 +609,7 @@ class SlaPolicySerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text=_("The business calendar's id, for hours `calendar`; null otherwise."),
     )
-    calendar_detail = BusinessCalendarSerializer(source="calendar", read_only=True)
+    calendar_detail = BusinessCalendarSerializer(source="calendar", read_only=True, allow_null=True)
 
     class Meta:
         model = SlaPolicy
