@@ -20,6 +20,8 @@ def _missing(item) -> str | None:
         "postgresql"
     ):
         return "needs PostgreSQL: set DATABASE_URL=postgres://..."
+    if item.get_closest_marker("replica") and "replica" not in settings.DATABASES:
+        return "needs a PostgreSQL streaming replica: set READ_REPLICA_URL=postgres://..."
     if item.get_closest_marker("redis") and not settings.REDIS_URL:
         return "needs Redis: set REDIS_URL=redis://..."
     if item.get_closest_marker("browser") and not shutil.which(
@@ -59,6 +61,14 @@ def eager_celery(request):
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def primary_reads(request, settings):
+    """Every read goes to the primary, where each test's rows are (inside its transaction),
+    even in CI, where READ_REPLICA_URL names a real replica; tests marked `replica` use it."""
+    if not request.node.get_closest_marker("replica"):
+        settings.READ_REPLICA_READS = False
 
 
 @pytest.fixture(autouse=True)

@@ -136,7 +136,15 @@ def test_a_json_log_line_has_the_request_id_of_its_request(json_lines):
 def run_settings(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
     """Run `code` in a fresh interpreter with the settings read from `env`."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("TIER2_", "DJANGO_"))}
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "LOG_FORMAT"):
+    for name in (
+        "DATABASE_URL",
+        "READ_REPLICA_URL",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "DEBUG",
+        "ALLOWED_HOSTS",
+        "LOG_FORMAT",
+    ):
         clean.pop(name, None)
     clean.update(
         {
@@ -330,6 +338,7 @@ def test_a_celery_worker_logs_each_line_once_in_the_consoles_format(tmp_path):
 def test_manage_py_check_is_quiet(tmp_path):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("TIER2_", "DJANGO_"))}
     clean.pop("REDIS_URL", None)
+    clean.pop("READ_REPLICA_URL", None)
     clean.update(
         {
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",

@@ -109,7 +109,8 @@ def run(command: str, where: Path, tmp_path: Path) -> subprocess.CompletedProces
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("TIER2_", "DJANGO_", "MAKE")) and key not in {"REDIS_URL"}
+        if not key.startswith(("TIER2_", "DJANGO_", "MAKE"))
+        and key not in {"REDIS_URL", "READ_REPLICA_URL"}
     }
     env.update(
         {

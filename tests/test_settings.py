@@ -16,7 +16,14 @@ SERVICES = {"DATABASE_URL": "postgres://u@db:5432/x", "REDIS_URL": "redis://r:63
 def load_settings(**env):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("TIER2_", "DJANGO_"))}
     clean.update({"DJANGO_SETTINGS_MODULE": "tier2.settings", **env})
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"):
+    for name in (
+        "DATABASE_URL",
+        "READ_REPLICA_URL",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "DEBUG",
+        "ALLOWED_HOSTS",
+    ):
         if name not in env:
             clean.pop(name, None)
     code = (
@@ -103,10 +110,43 @@ def test_production_mode_refuses_weak_or_example_secret_keys(key):
     assert "SECRET_KEY" in result.stderr
 
 
+def test_a_replica_url_adds_a_mirrored_replica_and_the_router():
+    replica_url = "postgres://reader@replica:5432/x"
+    shown = probe_settings(
+        ("DATABASES", "DATABASE_ROUTERS", "READ_REPLICA_READS", "READ_REPLICA_MAX_LAG_SECONDS"),
+        **SERVICES,
+        READ_REPLICA_URL=replica_url,
+        READ_REPLICA_MAX_LAG_SECONDS="2.5",
+    )
+    replica = shown["DATABASES"]["replica"]
+    assert (replica["HOST"], replica["USER"], replica["NAME"]) == ("replica", "reader", "x")
+    assert replica["OPTIONS"]["connect_timeout"] == 2
+    assert replica["TEST"]["MIRROR"] == "default"
+    assert shown["DATABASE_ROUTERS"] == ["tier2.replica.ReplicaRouter"]
+    assert (shown["READ_REPLICA_READS"], shown["READ_REPLICA_MAX_LAG_SECONDS"]) == (True, 2.5)
+
+    without = probe_settings(("DATABASES", "DATABASE_ROUTERS", "READ_REPLICA_READS"), **SERVICES)
+    assert list(without["DATABASES"]) == ["default"]
+    assert (without["DATABASE_ROUTERS"], without["READ_REPLICA_READS"]) == ([], False)
+
+
+def test_a_replica_beside_sqlite_is_refused():
+    result = load_settings(READ_REPLICA_URL="postgres://reader@replica:5432/x")
+    assert result.returncode != 0
+    assert "READ_REPLICA_URL needs a PostgreSQL DATABASE_URL" in result.stderr
+
+
 def probe_settings(names: tuple[str, ...], **env) -> dict:
     """The named settings of a fresh process with this environment (as load_settings)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("TIER2_", "DJANGO_"))}
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"):
+    for name in (
+        "DATABASE_URL",
+        "READ_REPLICA_URL",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "DEBUG",
+        "ALLOWED_HOSTS",
+    ):
         clean.pop(name, None)
     for name in list(clean):
         if name.startswith(("SECURE_", "SESSION_", "CSRF_")):

@@ -191,6 +191,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite serialises writers; wait for the lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+# A streaming replica for chosen reads (dashboard, exports, search, API lists): tier2/replica.py
+# and docs/replica.md. Tests run with the replica as a mirror of the test database.
+READ_REPLICA_URL = os.environ.get("READ_REPLICA_URL", "").strip()
+READ_REPLICA_READS = bool(READ_REPLICA_URL) and env_bool("READ_REPLICA_READS", True)
+READ_REPLICA_MAX_LAG_SECONDS = env_float("READ_REPLICA_MAX_LAG_SECONDS", 5.0)
+READ_REPLICA_CHECK_SECONDS = env_float("READ_REPLICA_CHECK_SECONDS", 2.0)
+if READ_REPLICA_URL:
+    if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        raise ImproperlyConfigured("READ_REPLICA_URL needs a PostgreSQL DATABASE_URL.")
+    DATABASES["replica"] = dj_database_url.parse(
+        READ_REPLICA_URL, conn_max_age=DATABASES["default"]["CONN_MAX_AGE"]
+    )
+    # A replica that does not answer is skipped after this long, not waited for.
+    DATABASES["replica"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+        "READ_REPLICA_CONNECT_TIMEOUT", 2
+    )
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["tier2.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The late-tickets index INCLUDEs columns for index-only scans on PostgreSQL; SQLite (the
 # embedded default) builds it without them, which is fine.

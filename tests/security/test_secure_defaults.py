@@ -48,7 +48,15 @@ def production_environment(**extra) -> dict[str, str]:
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("TIER2_", "DJANGO_", "SECURE_", "SESSION_", "CSRF_"))
-        and key not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"}
+        and key
+        not in {
+            "DATABASE_URL",
+            "READ_REPLICA_URL",
+            "REDIS_URL",
+            "SECRET_KEY",
+            "DEBUG",
+            "ALLOWED_HOSTS",
+        }
     }
     env.update(
         DJANGO_SETTINGS_MODULE="tier2.settings",

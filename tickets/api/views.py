@@ -25,6 +25,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from integrations.adapters import AdapterError
 from integrations.models import AdapterCall
 from tickets.services.campaigns import delete_campaign
+from tier2.replica import ListsFromReplica
 
 from .. import roles, selectors, services
 from ..filtersets import TicketQueueFilter
@@ -81,7 +82,7 @@ class PagePagination(PageNumberPagination):
     max_page_size = 200
 
 
-class ApiView:
+class ApiView(ListsFromReplica):
     # What every endpoint shares: token authentication first (so a request without credentials
     # answers 401 with a WWW-Authenticate header, not 403), staff roles only, numeric ids.
     authentication_classes = [TokenAuthentication, SessionAuthentication]

@@ -31,6 +31,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from tier2.replica import replica_reads
+
 from .. import dashboards, roles, services
 from ..dashboards import AT_RISK_LIMIT, DashboardFilter, tickets_at_risk
 from ..forms_supervisor import DashboardFilterForm, ReassignForm, ReleaseForm, trailing
@@ -194,6 +196,7 @@ def at_risk_rows(filters: DashboardFilter) -> list[dict]:
 
 
 @supervisor_required
+@replica_reads
 def dashboard(request):
     sites = site_choices()
     form = filter_form(request, sites)
@@ -230,6 +233,7 @@ def dashboard(request):
 
 
 @supervisor_required
+@replica_reads
 def dashboard_live(request):
     """The tiles and ageing alone, for the page's periodic refresh (htmx)."""
     sites = site_choices()
@@ -297,6 +301,7 @@ def slg_row(ticket: Ticket, now) -> dict:
 
 
 @supervisor_required
+@replica_reads
 def slg_breaches(request):
     form = filter_form(request)
     filters = form.filters()

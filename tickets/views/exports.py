@@ -17,6 +17,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
+from tier2.replica import replica_reads
+
 from .. import dashboards
 from ..dashboards import DashboardFilter, tickets_at_risk
 from ..forms_supervisor import trailing
@@ -183,6 +185,7 @@ def file_name(table: str, filters: DashboardFilter) -> str:
 
 
 @supervisor_required
+@replica_reads
 def export(request, table: str):
     """`table` is one of `TABLES`; the filter is the page's query string."""
     if table not in TABLES:

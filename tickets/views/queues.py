@@ -20,6 +20,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from tier2.replica import replica_reads
+
 from .. import roles, selectors, services
 from ..filtersets import SORTS, TicketQueueFilter
 from ..flows import FLOWS
@@ -217,7 +219,19 @@ def queue_context(request, slug: str) -> dict:
 
 @login_required
 def queue(request, slug: str | None = None):
-    """A queue page; an htmx request (the filter form, the auto-refresh) gets the results only."""
+    """A queue page; an htmx request (the filter form, the auto-refresh) gets the results only.
+    A search (the `q` filter: customer, service, NOSSA or ticket number) reads from the replica."""
+    if request.GET.get("q", "").strip():
+        return _search(request, slug)
+    return _queue(request, slug)
+
+
+@replica_reads
+def _search(request, slug: str | None):
+    return _queue(request, slug)
+
+
+def _queue(request, slug: str | None):
     context = queue_context(request, slug or default_queue(request.user))
     if request.htmx and request.htmx.target == "queue-results":
         return render(request, "tickets/_queue_results.html", context)

@@ -23,6 +23,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.throttling import UserRateThrottle
 
+from tier2.replica import ListsFromReplica
+
 from ... import roles
 from ..errors import exception_handler as api_exception_handler
 from ..permissions import is_staff_role
@@ -120,7 +122,7 @@ class TmfClientThrottle(UserRateThrottle):
         return super().allow_request(request, view)
 
 
-class TmfView:
+class TmfView(ListsFromReplica):
     """Mixed into every TMF621 view (before DRF's view class)."""
 
     authentication_classes = [TokenAuthentication, SessionAuthentication]
