@@ -142,12 +142,40 @@ def test_admin_refuses_a_site_calendar_too_small_for_the_site_policies(admin_cli
     tiny = factories.calendar("Tiny", day_ends=time(8, 1), weekdays=[6])
     response = admin_client.post(
         reverse("admin:tickets_site_change", args=[malang.pk]),
-        {"code": "MLG", "name": "Malang", "calendar": str(tiny.pk)},
+        {
+            "code": "MLG",
+            "name": "Malang",
+            "calendar": str(tiny.pk),
+            "dispatch_mode": "pull",
+            "offer_seconds": "60",
+        },
     )
     assert response.status_code == 200
     assert "counts on the site&#x27;s calendar" in response.content.decode()
     malang.refresh_from_db()
     assert malang.calendar.name == "Jam kerja WIB"
+
+
+@pytest.mark.parametrize(
+    ("mode", "seconds", "saved"),
+    [("push", "45", ("push", 45)), ("both", "5", ("pull", 60)), ("shove", "60", ("pull", 60))],
+)
+def test_admins_set_a_sites_dispatch_mode_and_answer_time(
+    admin_client, malang, mode, seconds, saved
+):
+    response = admin_client.post(
+        reverse("admin:tickets_site_change", args=[malang.pk]),
+        {
+            "code": "MLG",
+            "name": "Malang",
+            "calendar": str(malang.calendar_id),
+            "dispatch_mode": mode,
+            "offer_seconds": seconds,
+        },
+    )
+    assert response.status_code in (200, 302)
+    malang.refresh_from_db()
+    assert (malang.dispatch_mode, malang.offer_seconds) == saved
 
 
 def test_the_admin_cannot_change_a_ticket_and_the_ticket_stays_as_it_was(admin_client):

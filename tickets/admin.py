@@ -80,7 +80,7 @@ class NoteInline(ReadOnlyInline):
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
     form = SiteForm
-    list_display = ("code", "name", "calendar")
+    list_display = ("code", "name", "calendar", "dispatch_mode", "offer_seconds")
     list_select_related = ("calendar",)
 
 
@@ -150,10 +150,16 @@ class CalendarDayAdmin(admin.ModelAdmin):
 
 @admin.register(AgentProfile)
 class AgentProfileAdmin(admin.ModelAdmin):
-    list_display = ("user", "site", "flows", "agent_code")
-    list_filter = ("site",)
+    list_display = ("user", "site", "flows", "agent_code", "availability", "capacity")
+    list_filter = ("site", "availability")
     search_fields = ("user__username", "agent_code")
     autocomplete_fields = ("user",)
+    # Availability and capacity change through the dispatch service (the supervisors' agents
+    # page, the API), which withdraws offers and checks the values: shown here, not edited.
+    readonly_fields = (
+        "availability", "availability_since", "capacity", "flow_capacity", "last_assigned_at",
+        "last_seen_at",
+    )  # fmt: skip
 
 
 @admin.register(Customer)

@@ -328,7 +328,7 @@ class SiteForm(forms.ModelForm):
 
     class Meta:
         model = Site
-        fields = ["code", "name", "calendar"]
+        fields = ["code", "name", "calendar", "dispatch_mode", "offer_seconds"]
 
     def clean(self):
         cleaned = super().clean()

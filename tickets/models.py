@@ -17,6 +17,7 @@ import uuid
 from datetime import time
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -64,6 +65,23 @@ class Role(models.TextChoices):
     SUPPORT = "Support", _("Support")
     ADMIN = "Admin", _("Admin")
     SYSTEM = "System", _("System client")
+
+
+class Availability(models.TextChoices):
+    """What an agent says they are doing, in the top bar. Only "available" agents get offers."""
+
+    AVAILABLE = "available", _("Available")
+    BREAK = "break", _("On a break")
+    TRAINING = "training", _("In training")
+    OFFLINE = "offline", _("Offline")
+
+
+class DispatchMode(models.TextChoices):
+    """How a site's waiting tickets reach its agents."""
+
+    PULL = "pull", _("Pull: agents take the next ticket")
+    PUSH = "push", _("Push: tickets are offered to agents")
+    BOTH = "both", _("Both: offered, and agents may also take the next ticket")
 
 
 class TimeZone(models.TextChoices):
@@ -187,6 +205,15 @@ class Site(models.Model):
             "calendar. None: such policies count 24x7 here."
         ),
     )
+    dispatch_mode = models.CharField(
+        _("dispatch"), max_length=8, choices=DispatchMode.choices, default=DispatchMode.PULL
+    )
+    offer_seconds = models.PositiveSmallIntegerField(
+        _("seconds to answer an offer"),
+        default=60,
+        validators=[MinValueValidator(10), MaxValueValidator(900)],
+        help_text=_("An offer not accepted or declined within this time goes to the next agent."),
+    )
 
     class Meta:
         ordering = ["code"]
@@ -211,6 +238,26 @@ class AgentProfile(models.Model):
     )
     flows = models.JSONField(_("flows worked"), default=list, blank=True)
     agent_code = models.CharField(_("agent code"), max_length=16, blank=True)
+    availability = models.CharField(
+        _("availability"), max_length=12, choices=Availability.choices, default=Availability.OFFLINE
+    )
+    availability_since = models.DateTimeField(_("availability since"), null=True, blank=True)
+    capacity = models.PositiveSmallIntegerField(
+        _("capacity"),
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text=_("Tickets held at once, counting offers waiting for an answer."),
+    )
+    flow_capacity = models.JSONField(
+        _("capacity per flow"),
+        default=dict,
+        blank=True,
+        help_text=_('Optional lower limits for single flows, e.g. {"nossa": 2}.'),
+    )
+    last_assigned_at = models.DateTimeField(
+        _("last given a ticket by dispatch"), null=True, blank=True
+    )
+    last_seen_at = models.DateTimeField(_("last seen in the console"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("agent profile")
@@ -393,6 +440,24 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     )
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
     awaiting_agent = models.BooleanField(_("waiting for an agent"), default=True)
+    pinned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="pinned_tickets",
+        verbose_name=_("pinned to"),
+        help_text=_("Dispatch offers this ticket to this agent only."),
+    )
+    offered_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("offered to"),
+        help_text=_("The agent whose answer to dispatch's offer is awaited (kept by dispatch)."),
+    )
 
     claim_by = models.DateTimeField(_("claim by"), null=True, blank=True)
     resolve_by = models.DateTimeField(_("resolve by"), null=True, blank=True)
@@ -552,6 +617,57 @@ def refuse_rewrite(row: models.Model, message: str) -> None:
     """Append-only records: a row once written is never saved again."""
     if row.pk is not None:
         raise ValueError(message)
+
+
+class OfferStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for an answer")
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
+    EXPIRED = "expired", _("Not answered in time")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class Offer(models.Model):
+    """Dispatch offered a waiting ticket to an agent (push mode). At most one offer per ticket
+    waits for an answer; every answer, time-out and withdrawal stays as the dispatch log."""
+
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="offers", verbose_name=_("ticket")
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="offers",
+        verbose_name=_("agent"),
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=OfferStatus.choices, default=OfferStatus.PENDING
+    )
+    offered_at = models.DateTimeField(_("offered at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("answer by"))
+    decided_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    pinned = models.BooleanField(_("pinned by a supervisor"), default=False)
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("offer")
+        verbose_name_plural = _("offers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket"],
+                condition=Q(status="pending"),
+                name="offer_one_pending_per_ticket",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["agent", "status"], name="offer_agent_status"),
+            models.Index(
+                fields=["expires_at"], condition=Q(status="pending"), name="offer_pending_expiry"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} -> {self.agent_id} ({self.status})"
 
 
 class TransitionLog(models.Model):

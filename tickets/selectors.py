@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from integrations.models import AdapterCall
@@ -14,6 +15,7 @@ from . import roles
 from .exceptions import TransitionForbidden
 from .flows import FlowTicket, as_flow
 from .models import (
+    AgentProfile,
     ContactAttempt,
     Customer,
     Escalation,
@@ -21,6 +23,8 @@ from .models import (
     GamasIncident,
     Note,
     Notification,
+    Offer,
+    OfferStatus,
     Service,
     Ticket,
     TransitionLog,
@@ -273,3 +277,26 @@ def live_watch(user, topics) -> LiveWatch:
         else:
             refused.append(topic)
     return LiveWatch(groups=groups, refused=refused, presence=presence)
+
+
+# --- Dispatch: agents and their load ------------------------------------------------------------
+def _count_of(queryset, by: str):
+    """The number of rows of `queryset` (filtered on an OuterRef), as a subquery."""
+    counted = queryset.order_by().values(by).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted[:1]), 0)
+
+
+def agents_with_load() -> QuerySet:
+    """Active agents' profiles with `held` (open tickets they hold) and `offers_waiting`
+    (dispatch's offers waiting for their answer), by site and user name."""
+    held = Ticket.objects.filter(assignee=OuterRef("user_id"), closed_at__isnull=True)
+    waiting = Offer.objects.filter(agent=OuterRef("user_id"), status=OfferStatus.PENDING)
+    return (
+        AgentProfile.objects.filter(
+            user__is_active=True, user__groups__permissions__codename="work_ticket"
+        )
+        .select_related("user", "site")
+        .distinct()
+        .annotate(held=_count_of(held, "assignee"), offers_waiting=_count_of(waiting, "agent"))
+        .order_by("site__code", "user__username")
+    )

@@ -31,6 +31,18 @@ def fan_out_gamas_recovery(incident_id: int) -> int:
 
 
 @shared_task
+def dispatch_site(site_id: int) -> int:
+    """Offer a push site's waiting tickets to its agents (asked for after a change commits)."""
+    return services.dispatch_site(site_id).offered
+
+
+@shared_task
+def dispatch_sweep() -> dict:
+    """End offers not answered in time, set idle agents offline, dispatch every push site."""
+    return services.dispatch_sweep()
+
+
+@shared_task
 def sla_sweep() -> dict:
     """Mark SLA at-risk and breached tickets and overdue escalations (Celery beat, every minute)."""
     from dataclasses import asdict

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import console, incidents, notifications, panel, queues, workspace
+from .views import console, dispatch, incidents, notifications, panel, queues, workspace
 
 urlpatterns = [
     path("", console.home, name="home"),
@@ -11,6 +11,10 @@ urlpatterns = [
     path("queues/", queues.queue, name="queue"),
     path("queues/<slug:slug>/", queues.queue, name="queue"),
     path("next/", queues.next_ticket, name="next_ticket"),
+    # Dispatch (push): the agent's availability and the offers waiting for their answer.
+    path("availability/", dispatch.availability, name="availability"),
+    path("offers/<int:pk>/accept/", dispatch.accept, name="offer_accept"),
+    path("offers/<int:pk>/decline/", dispatch.decline, name="offer_decline"),
     # The ticket workspace and what it posts.
     path("tickets/<int:pk>/", workspace.workspace, name="ticket"),
     path("tickets/<int:pk>/take/", workspace.take, name="ticket_take"),

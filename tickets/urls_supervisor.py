@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import dashboard, desk, exports, imports, sla_policies
+from .views import dashboard, desk, dispatch, exports, imports, sla_policies
 
 urlpatterns = [
     # Supervisor dashboard (supervisors and admins).
@@ -11,6 +11,10 @@ urlpatterns = [
     path("supervisor/tickets/<int:pk>/release/", dashboard.release, name="dashboard_release"),
     path("supervisor/tickets/<int:pk>/reassign/", dashboard.reassign, name="dashboard_reassign"),
     path("supervisor/slg/", dashboard.slg_breaches, name="slg_breaches"),
+    path("supervisor/tickets/<int:pk>/pin/", dispatch.pin, name="dashboard_pin"),
+    # Dispatch: agents' availability, load and capacity.
+    path("supervisor/agents/", dispatch.agents, name="agents"),
+    path("supervisor/agents/<int:user_id>/", dispatch.agent_update, name="agent_update"),
     path("supervisor/export/<slug:table>.csv", exports.export, name="dashboard_export"),
     # Call lists and Callback records entered by hand (supervisors and admins).
     path("supervisor/imports/", imports.upload, name="imports"),

@@ -625,6 +625,10 @@ TIER2_SLA_AT_RISK_SHARE = env_float("TIER2_SLA_AT_RISK_SHARE", 0.8)
 TIER2_GAMAS_BATCH_SIZE = env_int("TIER2_GAMAS_BATCH_SIZE", 1000)
 # Site that works the C4 Caring flow (SOP 8.4: Malang only).
 TIER2_C4_CARING_SITE = os.environ.get("TIER2_C4_CARING_SITE", "MLG")
+# Dispatch (push, docs/dispatch.md): an agent marked available but not seen in the console for
+# this long goes offline; each dispatch run offers at most this many tickets of one site.
+TIER2_DISPATCH_IDLE_MINUTES = env_int("TIER2_DISPATCH_IDLE_MINUTES", 15)
+TIER2_DISPATCH_BATCH = env_int("TIER2_DISPATCH_BATCH", 200)
 
 # --- Integrations (stub adapters; see docs/adapters.md) --------------------------------------
 TIER2_ADAPTER_APPS = (
@@ -754,6 +758,11 @@ CELERY_BEAT_SCHEDULE = {
     "resume-gamas-fan-outs": {
         "task": "tickets.tasks.resume_gamas_fan_outs",
         "schedule": timedelta(seconds=env_int("TIER2_OUTBOX_SWEEP_SECONDS", 30)),
+    },
+    # Dispatch (push): end offers not answered in time, idle agents offline, offer again.
+    "dispatch-sweep": {
+        "task": "tickets.tasks.dispatch_sweep",
+        "schedule": timedelta(seconds=env_int("TIER2_DISPATCH_SWEEP_SECONDS", 10)),
     },
     "redispatch-outbox": {
         "task": "integrations.tasks.redispatch_outbox",

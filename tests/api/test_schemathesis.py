@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -24,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 from integrations.models import AdapterCall, CallStatus
 from tests import factories
 from tests.schemathesis_runs import run_operation
-from tickets.models import Campaign, ImportJob, SlaPolicy
+from tickets.models import Campaign, ImportJob, Offer, SlaPolicy
 from tickets.services import imports
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -62,7 +63,13 @@ def seed_rows(admin) -> dict[str, int]:
         errors=[{"line": 2, "field": "service_number", "message": "12 digits."}],
     )  # fmt: skip
     assert imports.progress_of(job)["phase"] == "failed"
+    agent = factories.agent_for("nossa")
+    offer = Offer.objects.create(
+        ticket=factories.flow_ticket("nossa"), agent=agent, expires_at=timezone.now()
+    )
     return {
+        "agents": agent.pk,
+        "offers": offer.pk,
         "tickets": scene.ticket.pk,
         "escalations": scene.ticket.escalations.get().pk,
         "calls": call.pk,

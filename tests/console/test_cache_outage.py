@@ -100,6 +100,7 @@ def pages(route: str, scene: dict, user) -> list[str]:
         "table": list(TABLES),
         "flow": ["nossa"],
         "priority": [int(Priority.NORMAL)],
+        "user_id": [scene["users"]["agent"].pk],
     }
     filled = [route]
     for name in re.findall(r"<(?:\w+:)?(\w+)>", route):

@@ -20,8 +20,8 @@ from django_otp.oath import TOTP
 from tests import factories
 from tests.e2e import demo_data
 from tickets import services
-from tickets.models import Campaign
-from tickets.services import accounts, imports
+from tickets.models import AgentProfile, Availability, Campaign, DispatchMode, Offer, Site
+from tickets.services import accounts, dispatch, imports
 from tickets.services.live import notify
 
 PASSWORD = demo_data.PASSWORD
@@ -112,6 +112,17 @@ def build() -> ConsoleFloor:
     imports.run_import_job(job.pk)
     found.import_job = job.pk
 
+    # Dispatch at Pusat (push and pull): agent.pusat is available and has a ticket offered, so
+    # the offers strip is on every one of their pages.
+    Site.objects.filter(code="PST").update(dispatch_mode=DispatchMode.BOTH)
+    AgentProfile.objects.filter(user=floor.agent).update(
+        availability=Availability.AVAILABLE, capacity=10
+    )
+    dispatch.push_sites.forget()
+    dispatch.dispatch_site(Site.objects.get(code="PST").pk)
+    assert Offer.objects.filter(agent=floor.agent, status="pending").exists()
+    dispatch.push_sites.forget()
+
     # A user with an authenticator app: logging in leads to the verify page.
     second = factories.agent(site_code="PST", flows=("nossa",), username=TWO_FACTOR_USER)
     key = accounts.new_totp_secret()
@@ -171,6 +182,7 @@ def pages(role: str, floor: ConsoleFloor) -> list[tuple[str, str]]:
     supervising = [
         ("dashboard", "/supervisor/"),
         ("slg", "/supervisor/slg/"),
+        ("agents", "/supervisor/agents/"),
         ("all-tickets", "/queues/all/"),
         ("workspace-diagnosing", f"/tickets/{ticket['diagnosing']}/"),
     ]

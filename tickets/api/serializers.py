@@ -23,6 +23,7 @@ from .. import roles, sla
 from ..flows import FLOWS, GamasIncidentMachine
 from ..flows.base import closing_code_choices
 from ..models import (
+    AgentProfile,
     BusinessCalendar,
     CalendarDay,
     Campaign,
@@ -34,6 +35,7 @@ from ..models import (
     ImportJob,
     ImportKind,
     Note,
+    Offer,
     Priority,
     Service,
     SlaHours,
@@ -873,3 +875,53 @@ class TokenRequestSerializer(serializers.Serializer):
 
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField()
+
+
+# --- Dispatch (push): agents' availability and capacity, offers, pins ------------------------
+class AgentSerializer(serializers.ModelSerializer):
+    """An agent as dispatch sees them. Supervisors change capacity and availability; an agent
+    changes their own availability only."""
+
+    id = serializers.IntegerField(source="user_id", read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+    site = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    held = serializers.IntegerField(read_only=True, help_text=_("Open tickets held now."))
+    offers_waiting = serializers.IntegerField(
+        read_only=True, help_text=_("Offers waiting for this agent's answer.")
+    )
+
+    class Meta:
+        model = AgentProfile
+        fields = [
+            "id", "username", "site", "flows", "availability", "availability_since", "capacity",
+            "flow_capacity", "held", "offers_waiting", "last_assigned_at", "last_seen_at",
+        ]  # fmt: skip
+        read_only_fields = [
+            "flows", "availability_since", "last_assigned_at", "last_seen_at",
+        ]  # fmt: skip
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    agent = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    ticket_number = serializers.CharField(source="ticket.number", read_only=True)
+
+    class Meta:
+        model = Offer
+        fields = [
+            "id", "ticket", "ticket_number", "agent", "status", "offered_at", "expires_at",
+            "decided_at", "pinned", "reason",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class DeclineRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class PinRequestSerializer(serializers.Serializer):
+    agent = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True),
+        allow_null=True,
+        help_text=_("The id of an agent who works the ticket's flow at its site; null unpins."),
+    )
+    note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")

@@ -30,6 +30,8 @@ router.register("customers", views.CustomerViewSet, basename="customer")
 router.register("services", views.ServiceViewSet, basename="service")
 router.register("ingest", views.IngestView, basename="ingest")
 router.register("imports", views.ImportJobViewSet, basename="import")
+router.register("agents", views.AgentViewSet, basename="agent")
+router.register("offers", views.OfferViewSet, basename="offer")
 
 urlpatterns = [
     # The entry points (schema, docs, token, resources, TMF621), instead of a 404.

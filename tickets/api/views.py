@@ -31,6 +31,7 @@ from .. import roles, selectors, services
 from ..filtersets import TicketQueueFilter
 from ..flows import GamasIncidentMachine
 from ..models import (
+    AgentProfile,
     Campaign,
     Customer,
     Escalation,
@@ -38,6 +39,8 @@ from ..models import (
     Flow,
     GamasIncident,
     ImportJob,
+    Offer,
+    OfferStatus,
     Priority,
     Service,
     SlaPolicy,
@@ -236,6 +239,25 @@ class TicketViewSet(ApiView, viewsets.GenericViewSet):
         body.is_valid(raise_exception=True)
         ticket = services.release_ticket(
             ticket_id=ticket.pk, supervisor=request.user, note=body.validated_data["note"]
+        )
+        return self._detail(ticket)
+
+    @extend_schema(
+        summary="Pin a waiting ticket to one agent: dispatch offers it to them only "
+        "(supervisors; agent null unpins)",
+        request=s.PinRequestSerializer,
+        responses=answers(s.TicketDetailSerializer, 400, 404, 409),
+    )
+    @action(detail=True, methods=["post"], **PLAIN)
+    def pin(self, request, pk=None):
+        ticket = self.get_object()
+        body = s.PinRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        ticket = services.pin_ticket(
+            ticket_id=ticket.pk,
+            agent=body.validated_data["agent"],
+            supervisor=request.user,
+            note=body.validated_data["note"],
         )
         return self._detail(ticket)
 
@@ -845,6 +867,116 @@ class ImportJobViewSet(
     def cancel(self, request, pk=None):
         job = imports.cancel_import(job_id=self.get_object().pk, actor=request.user)
         return Response(s.ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- Dispatch (push) ---------------------------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(
+        summary="Agents with their availability, capacity and load (supervisors: all; an agent: "
+        "themselves)",
+        responses=answers(s.AgentSerializer(many=True), 400, 404),
+    ),
+    retrieve=extend_schema(responses=answers(s.AgentSerializer, 404)),
+    partial_update=extend_schema(
+        summary="Change availability (an agent, their own) or capacity (supervisors)",
+        responses=answers(s.AgentSerializer, 400, 404),
+    ),
+)
+class AgentViewSet(
+    ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Dispatch's view of agents (docs/dispatch.md). The id is the agent's user id."""
+
+    serializer_class = s.AgentSerializer
+    pagination_class = PagePagination
+    lookup_field = "user_id"
+    lookup_url_kwarg = "id"
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return AgentProfile.objects.none()
+        queryset = selectors.agents_with_load()
+        if not roles.is_supervisor(self.request.user):
+            queryset = queryset.filter(user=self.request.user)
+        return queryset
+
+    def partial_update(self, request, id=None):
+        profile = self.get_object()
+        body = s.AgentSerializer(profile, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        changes = body.validated_data
+        if {"capacity", "flow_capacity"} & set(changes):
+            services.update_agent(
+                agent=profile.user,
+                supervisor=request.user,
+                capacity=changes.get("capacity"),
+                flow_capacity=changes.get("flow_capacity"),
+                availability=changes.get("availability"),
+            )
+        elif "availability" in changes:  # an agent may change their own
+            services.set_availability(
+                user=profile.user, availability=changes["availability"], actor=request.user
+            )
+        return Response(s.AgentSerializer(self.get_queryset().get(pk=profile.pk)).data)
+
+
+class OfferFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=OfferStatus.choices)
+
+    class Meta:
+        model = Offer
+        fields = ["status", "ticket"]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Offers of tickets (an agent: their own; supervisors: all), newest first",
+        responses=answers(s.OfferSerializer(many=True), 400, 404),
+    ),
+    retrieve=extend_schema(responses=answers(s.OfferSerializer, 404)),
+)
+class OfferViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
+    """Dispatch's offers and its log: every offer with its answer, time-out or withdrawal."""
+
+    serializer_class = s.OfferSerializer
+    pagination_class = PagePagination
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = OfferFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Offer.objects.none()
+        queryset = Offer.objects.select_related("agent", "ticket").order_by("-offered_at", "-pk")
+        if roles.is_supervisor(self.request.user):
+            return queryset
+        return queryset.filter(agent=self.request.user)
+
+    @extend_schema(
+        summary="Accept the offer: the ticket becomes yours (as a claim)",
+        request=None,
+        responses=answers(s.TicketDetailSerializer, 403, 404, 409),
+    )
+    @action(detail=True, methods=["post"], **PLAIN)
+    def accept(self, request, pk=None):
+        ticket = services.accept_offer(offer_id=self.get_object().pk, agent=request.user)
+        return Response(
+            s.TicketDetailSerializer(ticket, context=self.get_serializer_context()).data
+        )
+
+    @extend_schema(
+        summary="Decline the offer: the ticket goes to the next agent",
+        request=s.DeclineRequestSerializer,
+        responses=answers(s.OfferSerializer, 400, 403, 404, 409),
+    )
+    @action(detail=True, methods=["post"], **PLAIN)
+    def decline(self, request, pk=None):
+        body = s.DeclineRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        offer = services.decline_offer(
+            offer_id=self.get_object().pk, agent=request.user, reason=body.validated_data["reason"]
+        )
+        return Response(s.OfferSerializer(offer).data)
 
 
 # --- Auth -----------------------------------------------------------------------------------

@@ -313,7 +313,11 @@ class FlowTicket(Ticket):
         return self.states[self.state]
 
     def refresh_queue_flag(self) -> None:
-        self.awaiting_agent = self.assignee_id is None and self.state not in self.unqueued_states
+        self.awaiting_agent = (
+            self.assignee_id is None
+            and self.offered_to_id is None  # reserved for the agent dispatch offered it to
+            and self.state not in self.unqueued_states
+        )
 
     def mark_closed(self, closing_code: str) -> None:
         self.closing_code = closing_code

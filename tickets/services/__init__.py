@@ -12,6 +12,8 @@ The package is split by responsibility, behind this one public face:
 - `intake`: reports from outside become tickets (pulls, pushes, CSV rows): deduplication, the
   service and customer, routing, Fresh Lapul and gamas linking;
 - `assignment`: who holds a ticket (claim, next ticket, release, reassign);
+- `dispatch`: push mode: offers of waiting tickets to available agents, their answers,
+  availability, capacity and pins;
 - `records`: calls to the customer, notes, the panel's checks, adapter answers;
 - `deadlines`: SLA clocks (priority, the pause with Support, clearing marks, the sweep);
 - `escalations`: Support's desk (take, hand over, answer, resolve);
@@ -34,6 +36,19 @@ from .assignment import (
     release_ticket,
 )
 from .deadlines import SweepResult, change_priority, recompute_deadlines, sweep_sla
+from .dispatch import (
+    OfferClosed,
+    accept_offer,
+    decline_offer,
+    dispatch_site,
+    expire_offers,
+    pin_ticket,
+    set_availability,
+    set_capacity,
+    update_agent,
+)
+from .dispatch import seen as agent_seen
+from .dispatch import sweep as dispatch_sweep
 from .engine import TEXT_INPUT_MAX, TransitionOption, available_transitions, transition_ticket
 from .escalations import (
     answer_escalation,
@@ -79,9 +94,12 @@ __all__ = [
     "FAULT_FLOWS",
     "LAPUL_FLOWS",
     "TEXT_INPUT_MAX",
+    "OfferClosed",
     "SweepResult",
     "TransitionOption",
+    "accept_offer",
     "add_note",
+    "agent_seen",
     "answer_escalation",
     "apply_call_answer",
     "assign_escalation",
@@ -94,7 +112,11 @@ __all__ = [
     "create_subscription",
     "create_ticket",
     "create_trouble_ticket",
+    "decline_offer",
     "delete_subscription",
+    "dispatch_site",
+    "dispatch_sweep",
+    "expire_offers",
     "fan_out_recovery_batch",
     "find_or_create_services",
     "incidents_with_waiting_children",
@@ -102,6 +124,7 @@ __all__ = [
     "may_retry_call",
     "open_incident",
     "patch_trouble_ticket",
+    "pin_ticket",
     "queue_flows_of",
     "raised",
     "reassign_ticket",
@@ -116,8 +139,11 @@ __all__ = [
     "resolved_by_support",
     "retry_call",
     "route_site",
+    "set_availability",
+    "set_capacity",
     "start_fan_out",
     "sweep_sla",
     "transition_incident",
     "transition_ticket",
+    "update_agent",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -17,16 +17,22 @@ from ..exceptions import (
     TransitionNotAllowed,
 )
 from ..flows import FLOWS, FlowTicket, as_flow
-from ..models import Flow, Ticket, running_deadline
+from ..models import DispatchMode, Flow, Offer, OfferStatus, Ticket, running_deadline
 from . import events, live
 from .engine import WORKFLOW_FIELDS, apply_transition, locked_ticket, log_entry, routed, save_row
 
 REASSIGNED = "ticket_reassigned"  # the notification of the agent a supervisor gave a ticket to
 
 
+def push_only() -> str:
+    return _("Tickets at your site are offered to agents: wait for an offer.")
+
+
 def _take(ticket: FlowTicket, agent, *, actor=None, note: str = "") -> FlowTicket:
     """Give the ticket to `agent`; `actor` is the supervisor when it is an assignment."""
     previous = ticket.assignee_id
+    if ticket.offered_to_id is not None or ticket.pinned_to_id is not None:
+        _settle_offers(ticket, agent)
     ticket.assignee = agent
     ticket.claimed_at = timezone.now()
     if actor is None and hasattr(type(ticket), "claim") and ticket.state == "new":
@@ -68,12 +74,39 @@ def claim_ticket(*, ticket_id: int, agent, expected_state: str | None = None) ->
             raise TicketAlreadyClaimed(assignee=ticket.assignee.get_username())
         if not roles.may_work_ticket(agent, ticket):
             raise TransitionForbidden(_("This ticket is not in a queue you work."))
+        if ticket.assignee_id is None and ticket.pinned_to_id not in (None, agent.pk):
+            raise TransitionForbidden(_("A supervisor pinned this ticket to another agent."))
+        if ticket.assignee_id is None and ticket.offered_to_id not in (None, agent.pk):
+            raise TransitionNotAllowed(_("This ticket is offered to another agent."))
+        if ticket.assignee_id is None and ticket.offered_to_id == agent.pk:
+            return take_offered(ticket, agent)  # taking it is accepting the offer
+        if ticket.assignee_id is None and ticket.site.dispatch_mode == DispatchMode.PUSH:
+            raise TransitionForbidden(push_only())
         if ticket.assignee_id is None and not ticket.awaiting_agent:
             raise TransitionNotAllowed(_("This ticket is not waiting for an agent."))
         takes_claim_step = ticket.state == "new" and hasattr(type(ticket), "claim")
         if ticket.assignee_id == agent.pk and not takes_claim_step:
             return ticket  # already theirs: taking it twice changes nothing
         return _take(ticket, agent)
+
+
+def _settle_offers(ticket: FlowTicket, agent) -> None:
+    """The ticket gets a holder: the offer waiting for `agent` is accepted, one waiting for
+    anyone else is withdrawn, and the pin has done its work (the caller holds the lock)."""
+    now = timezone.now()
+    waiting = Offer.objects.filter(ticket=ticket, status=OfferStatus.PENDING)
+    waiting.filter(agent=agent).update(status=OfferStatus.ACCEPTED, decided_at=now)
+    waiting.exclude(agent=agent).update(
+        status=OfferStatus.WITHDRAWN, decided_at=now, reason="given to another agent"
+    )
+    ticket.offered_to, ticket.pinned_to = None, None
+    Ticket.objects.filter(pk=ticket.pk).update(offered_to=None, pinned_to=None)
+
+
+def take_offered(ticket: FlowTicket, agent) -> FlowTicket:
+    """The agent takes the ticket dispatch offered them: the offer is accepted, the ticket is
+    theirs (the caller holds the ticket's lock)."""
+    return _take(ticket, agent)
 
 
 def queue_flows_of(agent) -> list[str]:
@@ -102,10 +135,13 @@ def claim_next_ticket(*, agent) -> FlowTicket:
     flows = queue_flows_of(agent)
     if not flows:
         raise NoTicketAvailable(_("You have no queues: ask a supervisor to assign you flows."))
+    if agent.profile.site.dispatch_mode == DispatchMode.PUSH:
+        raise NoTicketAvailable(push_only())
     with transaction.atomic():
         ticket = (
             Ticket.objects.select_for_update(skip_locked=True)
             .filter(awaiting_agent=True, site_id=agent.profile.site_id, flow__in=flows)
+            .filter(Q(pinned_to__isnull=True) | Q(pinned_to=agent))
             .alias(deadline=running_deadline())
             .order_by(F("deadline").asc(nulls_last=True), "priority", "created_at", "pk")
             .first()

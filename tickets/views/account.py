@@ -16,7 +16,7 @@ from axes.backends import AxesStandaloneBackend
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth import REDIRECT_FIELD_NAME, SESSION_KEY
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AnonymousUser
@@ -32,6 +32,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 from rest_framework.views import APIView
 
+from .. import services
 from ..exceptions import InvalidInput, TicketError
 from ..services import accounts
 from .mixins import form_errors, redirect_to, safe_next
@@ -126,6 +127,7 @@ def settle_sign_in(request, user) -> None:
     if session is None:
         return
     session[SESSION_SEEN] = int(time.time())
+    services.agent_seen(user.pk)
     if accounts.sign_in_step(user) is None:
         session[SECOND_FACTOR_SETTLED] = user.pk
 
@@ -135,7 +137,8 @@ class SessionIdleMiddleware:
 
     A session in use is saved again, which moves its expiry on, at most once a minute rather
     than on every request: an idle timeout precise to the minute, without a session write per
-    page or poll. Must come after SessionMiddleware.
+    page or poll. The same minute tick tells dispatch the agent is still at the console (the
+    idle rule of "available", docs/dispatch.md). Must come after SessionMiddleware.
     """
 
     def __init__(self, get_response):
@@ -147,6 +150,9 @@ class SessionIdleMiddleware:
             now = int(time.time())
             if now - session.get(SESSION_SEEN, 0) >= SESSION_REFRESH_SECONDS:
                 session[SESSION_SEEN] = now
+                user_id = session.get(SESSION_KEY)
+                if user_id is not None and str(user_id).isdigit():
+                    services.agent_seen(int(user_id))
         return self.get_response(request)
 
 

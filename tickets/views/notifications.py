@@ -15,6 +15,8 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import selectors, services
+from ..services.dispatch import OFFERED
+from .dispatch import pending_offers_of
 from .mixins import redirect_to
 from .paging import keyset_page
 
@@ -26,6 +28,7 @@ KIND_LABELS = {
     "escalation_resolved": gettext_lazy("Support resolved"),
     "escalation_overdue": gettext_lazy("Escalation overdue"),
     "ticket_reassigned": gettext_lazy("Ticket given to you"),
+    "ticket_offered": gettext_lazy("Ticket offered to you"),
 }
 
 
@@ -93,4 +96,17 @@ def notifications(request):
 def notification_toast(request, pk: int):
     """One notification as a toast (an HTML fragment), for the user it belongs to only."""
     notification = get_object_or_404(selectors.notifications_of(request.user), pk=pk)
-    return render(request, "tickets/_toast.html", {"n": notification_row(notification)})
+    offer = None
+    if notification.kind == OFFERED and notification.ticket_id:
+        # An offer still waiting for this agent's answer: the toast carries its buttons.
+        offer = next(
+            (
+                item
+                for item in pending_offers_of(request.user)
+                if item.ticket_id == notification.ticket_id
+            ),
+            None,
+        )
+    return render(
+        request, "tickets/_toast.html", {"n": notification_row(notification), "offer": offer}
+    )
