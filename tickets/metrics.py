@@ -4,7 +4,7 @@ Two kinds, chosen by what each number is:
 
 - **Events** (claims, transitions, SLA breaches, adapter call outcomes, Celery tasks) are
   counters, incremented by the one piece of code where the event happens: the engine for every
-  transition, `assignment._take` for claims, the SLA sweep for breaches, `integrations.tasks.
+  transition, `assignment.take` for claims, the SLA sweep for breaches, `integrations.tasks.
   _finish` for call outcomes, the Celery signals of `tickets.observability` for tasks. Each
   gunicorn or Celery worker process counts its own events, so prometheus_client runs in
   multiprocess mode: every process writes its values to files in `PROMETHEUS_MULTIPROC_DIR`
@@ -114,7 +114,7 @@ def transition_taken(machine, name: str) -> None:
 
 @_never_fails
 def ticket_claimed(ticket) -> None:
-    """Called by `assignment._take` when an agent takes a ticket for themselves."""
+    """Called by `assignment.take` when an agent takes a ticket for themselves."""
     CLAIMS.labels(site=site_code(ticket.site_id), flow=ticket.flow).inc()
 
 

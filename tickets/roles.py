@@ -7,7 +7,7 @@ object by Django), so a superuser passes every check.
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 
-from .models import Role
+from .models import AgentProfile, Role
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Role.AGENT: ("work_ticket",),
@@ -196,3 +196,11 @@ def ensure_reference_data(**kwargs) -> None:
             content_type__app_label="tickets", codename__in=codenames
         )
         group.permissions.add(*permissions)
+
+
+def agent_profiles():
+    """Profiles of active users whose role lets them work tickets (dispatch's agents). A user in
+    two such groups appears twice: callers keep one row per user."""
+    return AgentProfile.objects.filter(
+        user__is_active=True, user__groups__permissions__codename="work_ticket"
+    )

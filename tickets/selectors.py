@@ -15,7 +15,6 @@ from . import roles
 from .exceptions import TransitionForbidden
 from .flows import FlowTicket, as_flow
 from .models import (
-    AgentProfile,
     ContactAttempt,
     Customer,
     Escalation,
@@ -292,9 +291,7 @@ def agents_with_load() -> QuerySet:
     held = Ticket.objects.filter(assignee=OuterRef("user_id"), closed_at__isnull=True)
     waiting = Offer.objects.filter(agent=OuterRef("user_id"), status=OfferStatus.PENDING)
     return (
-        AgentProfile.objects.filter(
-            user__is_active=True, user__groups__permissions__codename="work_ticket"
-        )
+        roles.agent_profiles()
         .select_related("user", "site")
         .distinct()
         .annotate(held=_count_of(held, "assignee"), offers_waiting=_count_of(waiting, "agent"))

@@ -28,8 +28,9 @@ def push_only() -> str:
     return _("Tickets at your site are offered to agents: wait for an offer.")
 
 
-def _take(ticket: FlowTicket, agent, *, actor=None, note: str = "") -> FlowTicket:
-    """Give the ticket to `agent`; `actor` is the supervisor when it is an assignment."""
+def take(ticket: FlowTicket, agent, *, actor=None, note: str = "") -> FlowTicket:
+    """Give the ticket to `agent` (the caller holds its lock); `actor` is the supervisor when it
+    is an assignment. An offer waiting for `agent` is accepted, any other withdrawn."""
     previous = ticket.assignee_id
     if ticket.offered_to_id is not None or ticket.pinned_to_id is not None:
         _settle_offers(ticket, agent)
@@ -79,7 +80,7 @@ def claim_ticket(*, ticket_id: int, agent, expected_state: str | None = None) ->
         if ticket.assignee_id is None and ticket.offered_to_id not in (None, agent.pk):
             raise TransitionNotAllowed(_("This ticket is offered to another agent."))
         if ticket.assignee_id is None and ticket.offered_to_id == agent.pk:
-            return take_offered(ticket, agent)  # taking it is accepting the offer
+            return take(ticket, agent)  # taking it is accepting the offer
         if ticket.assignee_id is None and ticket.site.dispatch_mode == DispatchMode.PUSH:
             raise TransitionForbidden(push_only())
         if ticket.assignee_id is None and not ticket.awaiting_agent:
@@ -87,7 +88,7 @@ def claim_ticket(*, ticket_id: int, agent, expected_state: str | None = None) ->
         takes_claim_step = ticket.state == "new" and hasattr(type(ticket), "claim")
         if ticket.assignee_id == agent.pk and not takes_claim_step:
             return ticket  # already theirs: taking it twice changes nothing
-        return _take(ticket, agent)
+        return take(ticket, agent)
 
 
 def _settle_offers(ticket: FlowTicket, agent) -> None:
@@ -101,12 +102,6 @@ def _settle_offers(ticket: FlowTicket, agent) -> None:
     )
     ticket.offered_to, ticket.pinned_to = None, None
     Ticket.objects.filter(pk=ticket.pk).update(offered_to=None, pinned_to=None)
-
-
-def take_offered(ticket: FlowTicket, agent) -> FlowTicket:
-    """The agent takes the ticket dispatch offered them: the offer is accepted, the ticket is
-    theirs (the caller holds the ticket's lock)."""
-    return _take(ticket, agent)
 
 
 def queue_flows_of(agent) -> list[str]:
@@ -148,7 +143,7 @@ def claim_next_ticket(*, agent) -> FlowTicket:
         )
         if ticket is None:
             raise NoTicketAvailable()
-        return _take(as_flow(ticket), agent)
+        return take(as_flow(ticket), agent)
 
 
 def release_ticket(*, ticket_id: int, supervisor, note: str = "") -> FlowTicket:
@@ -181,4 +176,4 @@ def reassign_ticket(*, ticket_id: int, supervisor, agent, note: str = "") -> Flo
             raise TransitionNotAllowed(_("The ticket is closed."))
         if not roles.may_work_ticket(agent, ticket):
             raise InvalidInput({"agent": [_("This agent does not work this flow at this site.")]})
-        return _take(ticket, agent, actor=supervisor, note=note)
+        return take(ticket, agent, actor=supervisor, note=note)

@@ -56,7 +56,7 @@ from ..models import (
     running_deadline,
 )
 from . import events, live
-from .assignment import take_offered
+from .assignment import take
 from .engine import locked_ticket, log_entry, save_row
 
 log = logging.getLogger(__name__)
@@ -115,14 +115,11 @@ def candidates(site: Site) -> dict[int, Candidate]:
     """The site's available agents with their load: open tickets held and offers waiting."""
     # Plain rows, not model instances: with hundreds of agents online, building instances
     # would cost more than the whole decision (bench/dispatch_rate.py).
-    rows = AgentProfile.objects.filter(
-        site=site,
-        availability=Availability.AVAILABLE,
-        user__is_active=True,
-        user__groups__permissions__codename="work_ticket",
-    ).values_list(  # a user in two agent groups comes twice: the dict below keeps one
-        "user_id", "flows", "capacity", "flow_capacity", "last_assigned_at"
-    )
+    rows = (
+        roles.agent_profiles()
+        .filter(site=site, availability=Availability.AVAILABLE)
+        .values_list("user_id", "flows", "capacity", "flow_capacity", "last_assigned_at")
+    )  # a user in two agent groups comes twice: the dict below keeps one
     pool = {
         user_id: Candidate(
             user_id=user_id,
@@ -269,21 +266,40 @@ def _end(ticket: FlowTicket, offer: Offer, status: str, *, actor=None, reason: s
     request_dispatch(ticket.site_id)
 
 
+def _end_each(offer_ids, status: str, *, reason: str = "", due: datetime | None = None) -> int:
+    """End these offers one by one, each in its own transaction under its ticket's lock, if it
+    still waits for an answer (and, with `due`, if its time is still up then)."""
+    ended = 0
+    for offer_id in offer_ids:
+        with transaction.atomic():
+            ticket, offer = _locked_offer(offer_id)
+            if offer.status == OfferStatus.PENDING and (due is None or offer.expires_at <= due):
+                _end(ticket, offer, status, reason=reason)
+                ended += 1
+    return ended
+
+
 class OfferClosed(TransitionNotAllowed):
     """The offer is no longer waiting for an answer (answered, run out or withdrawn)."""
+
+
+def _answerable(offer_id, agent) -> tuple[FlowTicket, Offer]:
+    """The offer (locked, with its ticket) if it is this agent's and still waits."""
+    ticket, offer = _locked_offer(offer_id)
+    if agent is None or offer.agent_id != agent.pk:
+        raise TransitionForbidden(_("This ticket was offered to another agent."))
+    if offer.status != OfferStatus.PENDING:
+        raise OfferClosed(
+            _("This offer has already ended: %(status)s.") % {"status": offer.get_status_display()}
+        )
+    return ticket, offer
 
 
 def accept_offer(*, offer_id, agent) -> FlowTicket:
     """The agent takes the offered ticket (a claim). Refused once the offer has ended."""
     ended = None
     with transaction.atomic():
-        ticket, offer = _locked_offer(offer_id)
-        if agent is None or offer.agent_id != agent.pk:
-            raise TransitionForbidden(_("This ticket was offered to another agent."))
-        if offer.status != OfferStatus.PENDING:
-            raise OfferClosed(_("This offer has already ended: %(status)s.") % {
-                "status": offer.get_status_display()
-            })  # fmt: skip
+        ticket, offer = _answerable(offer_id, agent)
         if offer.expires_at <= timezone.now():
             _end(ticket, offer, OfferStatus.EXPIRED)
             ended = _("The time to accept this offer has run out.")
@@ -291,20 +307,14 @@ def accept_offer(*, offer_id, agent) -> FlowTicket:
             _end(ticket, offer, OfferStatus.WITHDRAWN, reason="no longer waiting for this agent")
             ended = _("This ticket is no longer waiting for you.")
         else:
-            return take_offered(ticket, agent)
+            return take(ticket, agent)  # the offer is accepted as the ticket is taken
     raise OfferClosed(ended)  # after the commit: the offer's end is kept
 
 
 def decline_offer(*, offer_id, agent, reason: str = "") -> Offer:
     """The agent declines: the ticket goes to the next agent (never back to this one)."""
     with transaction.atomic():
-        ticket, offer = _locked_offer(offer_id)
-        if agent is None or offer.agent_id != agent.pk:
-            raise TransitionForbidden(_("This ticket was offered to another agent."))
-        if offer.status != OfferStatus.PENDING:
-            raise OfferClosed(_("This offer has already ended: %(status)s.") % {
-                "status": offer.get_status_display()
-            })  # fmt: skip
+        ticket, offer = _answerable(offer_id, agent)
         _end(ticket, offer, OfferStatus.DECLINED, actor=agent, reason=reason.strip())
         return offer
 
@@ -317,37 +327,13 @@ def expire_offers(*, now: datetime | None = None, limit: int = 500) -> int:
         .order_by("expires_at")
         .values_list("pk", flat=True)[:limit]
     )
-    ended = 0
-    for offer_id in due:
-        with transaction.atomic():
-            ticket, offer = _locked_offer(offer_id)
-            if offer.status == OfferStatus.PENDING and offer.expires_at <= now:
-                _end(ticket, offer, OfferStatus.EXPIRED)
-                ended += 1
+    ended = _end_each(due, OfferStatus.EXPIRED, due=now)
     # Offers whose ticket stopped waiting some other way (closed while offered).
     stale = Offer.objects.filter(status=OfferStatus.PENDING).filter(
         Q(ticket__closed_at__isnull=False) | Q(ticket__assignee__isnull=False)
     )
-    for offer_id in stale.values_list("pk", flat=True)[:limit]:
-        with transaction.atomic():
-            ticket, offer = _locked_offer(offer_id)
-            if offer.status == OfferStatus.PENDING:
-                _end(ticket, offer, OfferStatus.WITHDRAWN, reason="no longer waiting")
-                ended += 1
-    return ended
-
-
-def _withdraw_offers_of(user_id: int, reason: str) -> int:
-    ids = list(
-        Offer.objects.filter(agent_id=user_id, status=OfferStatus.PENDING).values_list(
-            "pk", flat=True
-        )
-    )
-    for offer_id in ids:
-        ticket, offer = _locked_offer(offer_id)
-        if offer.status == OfferStatus.PENDING:
-            _end(ticket, offer, OfferStatus.WITHDRAWN, reason=reason)
-    return len(ids)
+    stale_ids = list(stale.values_list("pk", flat=True)[:limit])
+    return ended + _end_each(stale_ids, OfferStatus.WITHDRAWN, reason="no longer waiting")
 
 
 # --- Availability, capacity, pins -------------------------------------------------------------
@@ -369,7 +355,12 @@ def set_availability(*, user, availability: str, actor=None) -> AgentProfile:
         profile.availability, profile.availability_since = availability, timezone.now()
         profile.save(update_fields=["availability", "availability_since"])
         if previous == Availability.AVAILABLE:
-            _withdraw_offers_of(user.pk, reason=f"agent now {availability}")
+            waiting = Offer.objects.filter(agent_id=user.pk, status=OfferStatus.PENDING)
+            _end_each(
+                list(waiting.values_list("pk", flat=True)),
+                OfferStatus.WITHDRAWN,
+                reason=f"agent now {availability}",
+            )
         if availability == Availability.AVAILABLE and profile.site_id:
             request_dispatch(profile.site_id)
         log.info(

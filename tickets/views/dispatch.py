@@ -30,7 +30,8 @@ from ..models import (
 )
 from .access import supervisor_required
 from .dashboard import _back_to_dashboard
-from .mixins import maps_domain_errors, redirect_to, safe_next
+from .mixins import form_errors, maps_domain_errors, redirect_to, safe_next
+from .queues import back_to_queue
 
 
 def _back(request, **kwargs) -> str:
@@ -62,13 +63,9 @@ def accept(request, pk: int):
     return redirect_to(request, reverse("ticket", args=[ticket.pk]))
 
 
-def _back_to_queue(request, **kwargs) -> str:
-    return safe_next(request, reverse("queue"))
-
-
 @require_POST
 @login_required
-@maps_domain_errors(_back_to_queue)
+@maps_domain_errors(back_to_queue)
 def decline(request, pk: int):
     reason = request.POST.get("reason", "")[:255]
     offer = services.decline_offer(offer_id=pk, agent=request.user, reason=reason)
@@ -76,7 +73,7 @@ def decline(request, pk: int):
         request,
         _("%(number)s goes to another agent.") % {"number": offer.ticket.number},
     )
-    return redirect_to(request, _back_to_queue(request))
+    return redirect_to(request, back_to_queue(request))
 
 
 def pending_offers_of(user) -> list[Offer]:
@@ -101,20 +98,14 @@ class AgentForm(forms.Form):
         help_text=gettext_lazy("e.g. nossa=2, callback=1 (empty: the capacity alone)"),
     )
 
-    def clean_flow_limits(self) -> dict[str, int]:
-        limits: dict[str, int] = {}
+    def clean_flow_limits(self) -> dict:
+        """`nossa=2, callback=1` as a dict; which flows and numbers are allowed is the dispatch
+        service's rule (`set_capacity`), which refuses the rest with field messages."""
+        limits: dict = {}
         text = self.cleaned_data["flow_limits"].strip()
         for part in filter(None, (item.strip() for item in text.split(","))):
-            flow, _sep, number = part.partition("=")
-            flow, number = flow.strip(), number.strip()
-            if flow not in Flow.values:
-                raise forms.ValidationError(_("%(flow)s is not a flow.") % {"flow": flow})
-            if not number.isdigit() or not 1 <= int(number) <= 50:
-                raise forms.ValidationError(
-                    _("The limit for %(flow)s must be a whole number from 1 to 50.")
-                    % {"flow": Flow(flow).label}
-                )
-            limits[flow] = int(number)
+            flow, _sep, number = (item.strip() for item in part.partition("="))
+            limits[flow] = int(number) if number.isdigit() else number
         return limits
 
 
@@ -152,9 +143,7 @@ def agents(request):
     if site_code not in {site.code for site in sites}:
         site_code = ""
     rows = agent_rows(site_code)
-    counts = AgentProfile.objects.filter(
-        user__is_active=True, user__groups__permissions__codename="work_ticket"
-    ).aggregate(
+    counts = roles.agent_profiles().aggregate(
         available=Count("pk", filter=Q(availability=Availability.AVAILABLE), distinct=True),
         total=Count("pk", distinct=True),
     )
@@ -182,7 +171,16 @@ def agent_update(request, user_id: int):
     profile = get_object_or_404(AgentProfile.objects.select_related("user"), user_id=user_id)
     form = AgentForm(request.POST, prefix=f"agent-{user_id}")
     back = safe_next(request, reverse("agents"))
-    if not form.is_valid():
+    if form.is_valid():
+        with form_errors(form):  # the service's refusals land on the form, nothing saved
+            services.update_agent(
+                agent=profile.user,
+                supervisor=request.user,
+                capacity=form.cleaned_data["capacity"],
+                flow_capacity=form.cleaned_data["flow_limits"],
+                availability=form.cleaned_data["availability"],
+            )
+    if form.errors:
         for field, errors in form.errors.items():
             label = form.fields[field].label if field in form.fields else ""
             for error in errors:
@@ -191,13 +189,6 @@ def agent_update(request, user_id: int):
                     f"{profile.user.get_username()}: {label}: {error}" if label else error,
                 )
         return redirect_to(request, back)
-    services.update_agent(
-        agent=profile.user,
-        supervisor=request.user,
-        capacity=form.cleaned_data["capacity"],
-        flow_capacity=form.cleaned_data["flow_limits"],
-        availability=form.cleaned_data["availability"],
-    )
     messages.success(request, _("%(agent)s saved.") % {"agent": profile.user.get_username()})
     return redirect_to(request, back)
 

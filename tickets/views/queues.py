@@ -238,13 +238,13 @@ def _queue(request, slug: str | None):
     return render(request, "tickets/queue.html", context)
 
 
-def _back_to_queue(request, **kwargs) -> str:
+def back_to_queue(request, **kwargs) -> str:
     return safe_next(request, reverse("queue"))
 
 
 @login_required
 @require_POST
-@maps_domain_errors(_back_to_queue)
+@maps_domain_errors(back_to_queue)
 def next_ticket(request):
     """Take the most urgent waiting ticket of the agent's queues and open it."""
     ticket = services.claim_next_ticket(agent=request.user)
