@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tier2.settings")
 
-from bench.console_latency import Browser
+from bench.console_latency import Browser, load_average, percentile
 
 PREFIX = "bench-http-PST-"
 PASSWORD = "bench-http-password-1"
@@ -147,11 +147,6 @@ def setup_agents(count: int) -> list[str]:
     return names
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))] if ordered else 0.0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", required=True)
@@ -168,7 +163,7 @@ def main() -> None:
     from integrations.models import AdapterCall
     from tickets.models import TransitionLog
 
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at start: {load_average()}")
     began_at = timezone.now()
     results = multiprocessing.Queue()
     start_at = time.time() + 3 + args.agents * 0.2  # every agent logged in first
@@ -183,7 +178,7 @@ def main() -> None:
     rows = [results.get(timeout=args.seconds * 4 + 120) for _ in workers]
     for worker in workers:
         worker.join()
-    load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load_after = load_average()
 
     claims = [ticket for _n, taken, _ms, _m, _mm, _s in rows for ticket in taken]
     claim_ms = [ms for _n, _t, times, _m, _mm, _s in rows for ms in times]

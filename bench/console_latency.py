@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import http.cookiejar
+import os
 import re
 import statistics
 import sys
@@ -134,6 +135,11 @@ def run(args) -> dict[str, list[float]]:
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def load_average() -> str:
+    """The machine's load average over 1, 5 and 15 minutes, as the benches print it."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main() -> None:

@@ -31,18 +31,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tier2.settings")
 
+from bench.console_latency import load_average, percentile
+
 SITE = "BENCHD"
 PREFIX = "bench-dispatch-"
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def make_agents(site, count: int, label: str) -> list[int]:
@@ -140,7 +132,7 @@ def main() -> None:
 
     dispatch.request_dispatch = lambda site_id: None
     print(f"database: {connection.vendor} {settings.DATABASES['default'].get('NAME')}")
-    print(f"load average at start: {load()}")
+    print(f"load average at start: {load_average()}")
     leftover = Site.objects.filter(code=SITE).first()
     if leftover is not None:  # an earlier run with --keep
         clean(leftover)
@@ -170,7 +162,7 @@ def main() -> None:
             f"decision, the choice alone over {len(pool)} agents: "
             f"p50 {statistics.median(choices):.3f} ms, p95 {percentile(choices, 0.95):.3f} ms"
         )
-        print(f"load average after the decisions: {load()}")
+        print(f"load average after the decisions: {load_average()}")
 
         # 2. Fair shares among equal agents: the first agents go offline, new ones come.
         AgentProfile.objects.filter(user_id__in=agents).update(availability=Availability.OFFLINE)
@@ -195,7 +187,7 @@ def main() -> None:
             f"{runs} runs ({seconds:.1f} s): least {counts[0]}, most {counts[-1]}, "
             f"difference {counts[-1] - counts[0]}, still waiting {waiting}"
         )
-        print(f"load average at the end: {load()}")
+        print(f"load average at the end: {load_average()}")
     finally:
         if not args.keep:
             clean(site)
