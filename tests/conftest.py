@@ -71,6 +71,16 @@ def primary_reads(request, settings):
         settings.READ_REPLICA_READS = False
 
 
+@pytest.fixture
+def dispatch_mode():
+    """`dispatch_mode("PST", "push", offer_seconds=60)` sets a site's dispatch for one test;
+    afterwards the process's cache of push sites forgets it (the row itself rolls back)."""
+    from tickets.services import dispatch
+
+    yield factories.dispatch_at
+    dispatch.push_sites.forget()
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """Tests create many users; the production hasher would make each take a tenth of a second."""

@@ -482,3 +482,14 @@ def policy(
         flow=flow, priority=priority, claim_minutes=claim, resolve_minutes=resolve,
         escalation_answer_minutes=answer, hours=SlaHours.CALENDAR if on else hours, calendar=on,
     )  # fmt: skip
+
+
+# --- Dispatch ------------------------------------------------------------------------------------
+from tickets.services import dispatch as dispatch_service  # noqa: E402
+
+
+def dispatch_at(code: str, mode: str, **fields) -> None:
+    """Set a site's dispatch mode (and e.g. `offer_seconds`); the process's cache of push sites
+    reads it again at once."""
+    Site.objects.filter(code=code).update(dispatch_mode=mode, **fields)
+    dispatch_service.push_sites.forget()

@@ -28,6 +28,7 @@ from django.test import RequestFactory
 from kombu import Connection
 from pythonjsonlogger.json import JsonFormatter
 
+from tests.environment import clean_environment
 from tests.integrations.worker import Processes, database_url, wait_until
 from tickets import observability
 from tickets.observability import (
@@ -135,17 +136,7 @@ def test_a_json_log_line_has_the_request_id_of_its_request(json_lines):
 
 def run_settings(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
     """Run `code` in a fresh interpreter with the settings read from `env`."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TIER2_", "DJANGO_"))}
-    for name in (
-        "DATABASE_URL",
-        "READ_REPLICA_URL",
-        "REDIS_URL",
-        "SECRET_KEY",
-        "DEBUG",
-        "ALLOWED_HOSTS",
-        "LOG_FORMAT",
-    ):
-        clean.pop(name, None)
+    clean = clean_environment(also=("LOG_FORMAT",))
     clean.update(
         {
             "DJANGO_SETTINGS_MODULE": "tier2.settings",

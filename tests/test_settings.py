@@ -1,12 +1,13 @@
 """Settings come from the environment; production mode refuses unsafe ones at start-up."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.environment import clean_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_KEY = "Zq3-vT9xLw7rNk2sPb5yHc8mJd4fGt6aXe1uRo0iWn_QlYzMhE"  # 50 varied characters
@@ -14,18 +15,8 @@ SERVICES = {"DATABASE_URL": "postgres://u@db:5432/x", "REDIS_URL": "redis://r:63
 
 
 def load_settings(**env):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TIER2_", "DJANGO_"))}
+    clean = clean_environment()
     clean.update({"DJANGO_SETTINGS_MODULE": "tier2.settings", **env})
-    for name in (
-        "DATABASE_URL",
-        "READ_REPLICA_URL",
-        "REDIS_URL",
-        "SECRET_KEY",
-        "DEBUG",
-        "ALLOWED_HOSTS",
-    ):
-        if name not in env:
-            clean.pop(name, None)
     code = (
         "import django; django.setup(); from django.conf import settings as s; "
         "print(s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER, "
@@ -138,19 +129,7 @@ def test_a_replica_beside_sqlite_is_refused():
 
 def probe_settings(names: tuple[str, ...], **env) -> dict:
     """The named settings of a fresh process with this environment (as load_settings)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TIER2_", "DJANGO_"))}
-    for name in (
-        "DATABASE_URL",
-        "READ_REPLICA_URL",
-        "REDIS_URL",
-        "SECRET_KEY",
-        "DEBUG",
-        "ALLOWED_HOSTS",
-    ):
-        clean.pop(name, None)
-    for name in list(clean):
-        if name.startswith(("SECURE_", "SESSION_", "CSRF_")):
-            clean.pop(name)
+    clean = clean_environment(prefixes=("TIER2_", "DJANGO_", "SECURE_", "SESSION_", "CSRF_"))
     clean.update({"DJANGO_SETTINGS_MODULE": "tier2.settings", **env})
     code = (
         "import json, django; django.setup(); from django.conf import settings as s; "

@@ -21,11 +21,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def push_at_pusat():
-    Site.objects.filter(code="PST").update(dispatch_mode=DispatchMode.PUSH, offer_seconds=90)
-    dispatch.push_sites.forget()
-    yield
-    dispatch.push_sites.forget()
+def push_at_pusat(dispatch_mode):
+    dispatch_mode("PST", DispatchMode.PUSH, offer_seconds=90)
 
 
 def offer_one(agent):

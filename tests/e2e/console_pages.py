@@ -114,11 +114,10 @@ def build() -> ConsoleFloor:
 
     # Dispatch at Pusat (push and pull): agent.pusat is available and has a ticket offered, so
     # the offers strip is on every one of their pages.
-    Site.objects.filter(code="PST").update(dispatch_mode=DispatchMode.BOTH)
+    factories.dispatch_at("PST", DispatchMode.BOTH)
     AgentProfile.objects.filter(user=floor.agent).update(
         availability=Availability.AVAILABLE, capacity=10
     )
-    dispatch.push_sites.forget()
     dispatch.dispatch_site(Site.objects.get(code="PST").pk)
     assert Offer.objects.filter(agent=floor.agent, status="pending").exists()
     dispatch.push_sites.forget()

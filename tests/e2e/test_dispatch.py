@@ -16,11 +16,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
-def push_at_pusat():
-    Site.objects.filter(code="PST").update(dispatch_mode=DispatchMode.PUSH, offer_seconds=120)
-    dispatch.push_sites.forget()
-    yield
-    dispatch.push_sites.forget()
+def push_at_pusat(dispatch_mode):
+    dispatch_mode("PST", DispatchMode.PUSH, offer_seconds=120)
 
 
 def run_dispatch():

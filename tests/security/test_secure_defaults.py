@@ -13,7 +13,6 @@ resolve: nothing here connects to them.
 
 import html.parser
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -27,6 +26,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from tests import factories
+from tests.environment import clean_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "tier2.example.co.id"
@@ -44,20 +44,7 @@ FEATURES_OFF = ("camera", "microphone", "geolocation", "payment", "usb")
 
 def production_environment(**extra) -> dict[str, str]:
     """The environment of a production process: only what a deployment's .env would give."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TIER2_", "DJANGO_", "SECURE_", "SESSION_", "CSRF_"))
-        and key
-        not in {
-            "DATABASE_URL",
-            "READ_REPLICA_URL",
-            "REDIS_URL",
-            "SECRET_KEY",
-            "DEBUG",
-            "ALLOWED_HOSTS",
-        }
-    }
+    env = clean_environment(prefixes=("TIER2_", "DJANGO_", "SECURE_", "SESSION_", "CSRF_"))
     env.update(
         DJANGO_SETTINGS_MODULE="tier2.settings",
         TIER2_MODE="production",

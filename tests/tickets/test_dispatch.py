@@ -40,11 +40,8 @@ T0 = timezone.make_aware(timezone.datetime(2026, 6, 1, 9, 0))
 
 
 @pytest.fixture(autouse=True)
-def push_at_pusat():
-    Site.objects.filter(code="PST").update(dispatch_mode=DispatchMode.PUSH, offer_seconds=60)
-    dispatch.push_sites.forget()
-    yield
-    dispatch.push_sites.forget()
+def push_at_pusat(dispatch_mode):
+    dispatch_mode("PST", DispatchMode.PUSH, offer_seconds=60)
 
 
 def pusat():
@@ -145,8 +142,7 @@ def test_a_flow_limit_holds_below_the_capacity():
 
 
 def test_a_pull_site_gets_no_offers():
-    Site.objects.filter(code="PST").update(dispatch_mode=DispatchMode.PULL)
-    dispatch.push_sites.forget()
+    factories.dispatch_at("PST", DispatchMode.PULL)
     available("lina")
     ticket = waiting()
     assert run().offered == 0
@@ -256,8 +252,7 @@ def test_a_push_only_site_refuses_pulling_and_both_skips_offered_tickets():
     with pytest.raises(NoTicketAvailable, match="offered to agents"):
         services.claim_next_ticket(agent=puller)
 
-    Site.objects.filter(code="PST").update(dispatch_mode=DispatchMode.BOTH)
-    dispatch.push_sites.forget()
+    factories.dispatch_at("PST", DispatchMode.BOTH)
     available("wati", capacity=1)
     run()
     puller = type(puller).objects.get(pk=puller.pk)  # a new request reads the site again
