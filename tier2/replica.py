@@ -57,6 +57,10 @@ class _Health:
         with self.lock:
             self.checked_at = None
 
+    def record(self, usable: bool, lag: float | None, at: float) -> None:
+        """A verdict reached at `at` (time.monotonic(); the caller holds the lock)."""
+        self.checked_at, self.usable, self.lag = at, usable, lag
+
 
 health = _Health()
 
@@ -111,7 +115,7 @@ def replica_usable() -> bool:
                 lag,
                 settings.READ_REPLICA_MAX_LAG_SECONDS,
             )
-        health.checked_at, health.usable, health.lag = now, usable, lag
+        health.record(usable, lag, at=now)
         return usable
 
 
@@ -162,7 +166,7 @@ def _replica_broke() -> bool:
         return False  # the replica still answers: the error came from elsewhere
     connection.close()
     with health.lock:
-        health.checked_at, health.usable, health.lag = time.monotonic(), False, None
+        health.record(False, None, at=time.monotonic())
     return True
 
 
