@@ -357,8 +357,10 @@
   });
 
   // The dialog closes by Esc (its "cancel"), its button or "?": the focus goes back each time.
+  // The "close" event comes a task after close(): a dialog opened again before it (a quick "?"
+  // twice) is open by then, and its new opener is kept for its own closing.
   document.addEventListener("close", function (event) {
-    if (event.target === dialog()) { restoreFocus(); }
+    if (event.target === dialog() && !event.target.open) { restoreFocus(); }
   }, true);
 
   // --- The keys -------------------------------------------------------------------------------------

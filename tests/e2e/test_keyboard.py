@@ -364,6 +364,20 @@ def test_the_shortcuts_list_is_a_dialog_that_keeps_the_focus_in_both_languages(l
     expect(dialog).to_be_hidden()
     expect(page.locator("#next-ticket-form button")).to_be_focused()
 
+    # Opened, closed and opened again within one task (before the first closing's "close" event
+    # runs): the second closing still gives the focus back to the button.
+    page.evaluate("""() => {
+        const press = () => document.activeElement.dispatchEvent(
+            new KeyboardEvent("keydown", {key: "?", bubbles: true, cancelable: true}));
+        press(); press(); press();
+    }""")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(dialog.locator("[data-shortcuts-close]")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#next-ticket-form button")).to_be_focused()
+
     # Next ticket with nothing waiting: back where it was, the error has the focus and is heard.
     press_and_load(page, "n")
     assert urlsplit(page.url).path == "/"
