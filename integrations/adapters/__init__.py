@@ -1,4 +1,5 @@
-"""Adapters to the thirteen external applications of SOP sections 6 and 11, and their registry.
+"""Adapters to the external applications, and their registry: the thirteen of SOP sections 6
+and 11, and the two that message customers (SMS Gateway, WhatsApp Business).
 
 Each module names one application's operations as an interface and ships a stub of it (see
 ``docs/adapters.md``). Code that calls an application asks the registry, never a class:
@@ -57,8 +58,10 @@ from .myindihome import MyIndiHomeAdapter, MyIndiHomeStub
 from .mykiss import MyKissAdapter, MyKissStub
 from .nossa import NossaAdapter, NossaStub
 from .sephia import SephiaAdapter, SephiaStub
+from .sms import SmsGatewayAdapter, SmsGatewayStub
 from .starclick import StarclickAdapter, StarclickStub
 from .webcare import WebcareAdapter, WebcareStub
+from .whatsapp import WhatsAppAdapter, WhatsAppStub
 
 __all__ = [
     "APPS",
@@ -78,7 +81,7 @@ __all__ = [
     "to_jsonable",
 ]
 
-# (interface, stub) per application, in the order of the SOP's list.
+# (interface, stub) per application: the SOP's, in the order of its list, then messaging.
 _ADAPTERS: dict[str, tuple[type[Adapter], type[Stub]]] = {
     interface.app: (interface, stub)
     for interface, stub in (
@@ -95,6 +98,8 @@ _ADAPTERS: dict[str, tuple[type[Adapter], type[Stub]]] = {
         (SephiaAdapter, SephiaStub),
         (AcsAdapter, AcsStub),
         (MyIndiHomeAdapter, MyIndiHomeStub),
+        (SmsGatewayAdapter, SmsGatewayStub),
+        (WhatsAppAdapter, WhatsAppStub),
     )
 }
 
@@ -132,6 +137,10 @@ def get_adapter(app: Literal["sephia"]) -> SephiaAdapter: ...
 def get_adapter(app: Literal["acs"]) -> AcsAdapter: ...
 @overload
 def get_adapter(app: Literal["myindihome"]) -> MyIndiHomeAdapter: ...
+@overload
+def get_adapter(app: Literal["sms"]) -> SmsGatewayAdapter: ...
+@overload
+def get_adapter(app: Literal["whatsapp"]) -> WhatsAppAdapter: ...
 @overload
 def get_adapter(app: str) -> Adapter: ...
 def get_adapter(app: str) -> Adapter:

@@ -15,7 +15,8 @@ This module holds what the stubs have in common:
   in process memory or in Redis where another process (a test, a benchmark) can read it. A write
   repeated with a key already seen is not applied again, as a real idempotent API would do, but
   it is counted as a repeat. The ledger also holds the answers a stub was told to give about
-  one line instead of the line directory's (:meth:`EffectLedger.configure_answer`);
+  one line instead of the line directory's (:meth:`EffectLedger.configure_answer`), and what
+  the messaging stubs (SMS, WhatsApp) sent, so that any process can answer a message's status;
 - :func:`rng_for`: a random generator seeded from a digest of its keys, so the same service
   number gives the same answer in every process ("same request twice, same answer");
 - idempotent references: a mutating call's id is derived from its idempotency key, so a
@@ -291,11 +292,16 @@ class RedisLedger(EffectLedger):
             self.client.delete(*keys[start : start + 500])
 
     def configure_answer(self, app: str, subject: str, **fields: str) -> None:
+        import redis
+
         key = f"{self.prefix}:a:{app}/{subject}"
-        if fields:
-            self.client.set(key, json.dumps(fields, sort_keys=True))
-        else:
-            self.client.delete(key)
+        try:
+            if fields:
+                self.client.set(key, json.dumps(fields, sort_keys=True))
+            else:
+                self.client.delete(key)
+        except redis.RedisError as problem:
+            raise AdapterUnavailable(f"stub effect ledger unreachable: {problem}") from problem
 
     def configured_answer(self, app: str, subject: str) -> dict[str, str]:
         import redis
@@ -512,6 +518,19 @@ def require_match(name: str, value: str, pattern: re.Pattern[str]) -> None:
 
 def require_service_number(service_number: str) -> None:
     require_match("service_number", service_number, SERVICE_NUMBER_RE)
+
+
+# An Indonesian mobile number in E.164 without the "+": 62 (Indonesia), then the mobile prefix
+# 8 (the 08 of the national form, 0812...), then 8 to 11 digits: 10 to 13 digits nationally.
+MOBILE_NUMBER_RE = re.compile(r"628\d{8,11}", re.ASCII)  # ASCII: no other scripts' digits
+
+
+def require_mobile_number(name: str, number: str) -> None:
+    if not isinstance(number, str) or not MOBILE_NUMBER_RE.fullmatch(number):
+        raise AdapterRejected(
+            f"{name} must be an Indonesian mobile number written 628..., 10 to 14 digits "
+            f"without '+' or spaces (0812 3456 7890 is 6281234567890); got {number!r}"
+        )
 
 
 def require_text(name: str, value: str) -> None:

@@ -43,6 +43,11 @@ OPERATION_LABELS = {
     ("myindihome", "register"): _("register the customer"),
     ("myindihome", "create_account"): _("create the account"),
     ("myindihome", "unregister"): _("unregister the customer"),
+    ("sms", "send"): _("send an SMS"),
+    ("sms", "delivery_status"): _("check the SMS delivery"),
+    ("whatsapp", "template_status"): _("check the message template"),
+    ("whatsapp", "send_template"): _("send a WhatsApp message"),
+    ("whatsapp", "message_status"): _("check the WhatsApp delivery"),
 }
 
 # Ibooster's line status: the code agents know, and what it means.

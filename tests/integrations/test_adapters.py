@@ -46,8 +46,10 @@ from integrations.adapters.myindihome import MyIndiHomeStub
 from integrations.adapters.mykiss import MyKissStub
 from integrations.adapters.nossa import NOSSA_NUMBER_RE, NossaStub
 from integrations.adapters.sephia import SephiaStub
+from integrations.adapters.sms import SmsGatewayStub
 from integrations.adapters.starclick import StarclickStub
 from integrations.adapters.webcare import WebcareStub
+from integrations.adapters.whatsapp import WhatsAppStub
 from tests.integrations import feeds
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +72,8 @@ STUBS: dict[str, type[Stub]] = {
     "sephia": SephiaStub,
     "acs": AcsStub,
     "myindihome": MyIndiHomeStub,
+    "sms": SmsGatewayStub,
+    "whatsapp": WhatsAppStub,
 }
 
 # Reads answered from the service number alone: (app, operation, other arguments).
@@ -94,6 +98,7 @@ READS = [
     ("mykiss", "search_articles", {"query": "lampu LOS merah", "limit": 3}),
     ("mykiss", "search_articles", {"category": "tagihan"}),
     ("mycx", "follow_up", {"case_id": "CX1234567890"}),
+    ("whatsapp", "template_status", {"name": "tiket_dibuat", "language": "id"}),
 ]
 # Writes: (app, operation, arguments without the key, the field holding the external id).
 WRITES = [
@@ -158,7 +163,27 @@ WRITES = [
     ),
     ("myindihome", "register", {"service_number": SERVICE_NUMBER}, "reference"),
     ("myindihome", "unregister", {"service_number": SERVICE_NUMBER}, "reference"),
+    (
+        "sms",
+        "send",
+        {"to": "6281234567890", "text": "Tiket IN16672489 dibuat", "sender_id": "IndiHome"},
+        "message_id",
+    ),
+    (
+        "whatsapp",
+        "send_template",
+        {
+            "to": "6281234567890",
+            "name": "tiket_dibuat",
+            "language": "id",
+            "parameters": ["IN16672489"],
+        },
+        "message_id",
+    ),
 ]
+# Answered only about a message sent before; tests/integrations/test_messaging_adapters.py
+# covers them.
+COVERED_ELSEWHERE = {("sms", "delivery_status"), ("whatsapp", "message_status")}
 ALL_CALLS = [
     *READS,
     *((app, op, {**kw, "idempotency_key": "key-1"}) for app, op, kw, _ in WRITES),
@@ -187,7 +212,7 @@ def service_numbers(count: int) -> list[str]:
 # --- The set of applications ----------------------------------------------------------------
 
 
-def test_registry_lists_the_thirteen_applications_with_their_display_names():
+def test_registry_lists_the_fifteen_applications_with_their_display_names():
     expected = {
         "mycx": "My CX",
         "ibooster": "Ibooster",
@@ -202,6 +227,8 @@ def test_registry_lists_the_thirteen_applications_with_their_display_names():
         "sephia": "Sephia 2.0",
         "acs": "ACS",
         "myindihome": "Dashboard My Indihome",
+        "sms": "SMS Gateway",
+        "whatsapp": "WhatsApp Business",
     }
     assert expected == DISPLAY_NAMES
     assert tuple(expected) == APPS
@@ -217,7 +244,7 @@ def test_every_stub_implements_its_applications_interface(app):
 
 
 def test_every_operation_is_exercised_by_these_tests():
-    covered = {(app, op) for app, op, _ in ALL_CALLS}
+    covered = {(app, op) for app, op, _ in ALL_CALLS} | COVERED_ELSEWHERE
     for app, cls in STUBS.items():
         interface = next(base for base in cls.__mro__ if base.__dict__.get("app") == app)
         for operation in interface.__abstractmethods__:
