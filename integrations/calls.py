@@ -103,6 +103,10 @@ def _network_change(ticket, call) -> dict:
     }
 
 
+def _as_composed(ticket, call) -> dict:
+    return dict(call.request)
+
+
 SPECS: dict[tuple[str, str], CallSpec] = {
     # NOSSA: the trouble-ticket system.
     ("nossa", "take_ticket"): CallSpec(
@@ -178,4 +182,7 @@ SPECS: dict[tuple[str, str], CallSpec] = {
         apply=_fact("starclick"),
     ),
     ("myindihome", "register"): CallSpec(request=_service_number, writes=True),
+    # SMS and WhatsApp: customer messages, composed when they were written (the row's request).
+    ("sms", "send"): CallSpec(request=_as_composed, writes=True),
+    ("whatsapp", "send_template"): CallSpec(request=_as_composed, writes=True),
 }

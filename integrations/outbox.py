@@ -63,6 +63,23 @@ def enqueue(*, calls, log_entry, ticket=None, incident=None) -> list[AdapterCall
     return rows
 
 
+def enqueue_request(
+    *, app: str, operation: str, request: dict, idempotency_key: str, ticket=None, incident=None
+) -> AdapterCall:
+    """Queue one call whose request is composed now (a customer message): it is sent as written,
+    whatever the ticket becomes before a worker runs it."""
+    row = AdapterCall.objects.create(
+        ticket=ticket,
+        incident=incident,
+        app=app,
+        operation=operation,
+        request=request,
+        idempotency_key=idempotency_key[:64],
+    )
+    dispatch_on_commit([row.pk])
+    return row
+
+
 def enqueue_bulk(*, calls, log_entries) -> int:
     """Queue the same calls for many tickets at once (gamas fan-out), one per log entry."""
     rows = AdapterCall.objects.bulk_create(

@@ -9,3 +9,7 @@ from django.dispatch import Signal
 
 # Sent with `call` (the AdapterCall row, locked, status succeeded) and `response` (JSON).
 answer_received = Signal()
+
+# Sent with `call` (the AdapterCall row, locked) when it has finished for good: succeeded or
+# failed after its last attempt. Customer messages record their outcome from it.
+call_finished = Signal()

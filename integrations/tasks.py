@@ -39,7 +39,7 @@ from . import hub, outbox
 from .adapters import AdapterRejected, AdapterUnavailable, get_adapter, to_jsonable
 from .calls import SPECS
 from .models import AdapterCall, CallStatus
-from .signals import answer_received
+from .signals import answer_received, call_finished
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,8 @@ def _finish(
         if status == CallStatus.SUCCEEDED and call.ticket_id:
             # The ticket side records what the answer means (through its services).
             answer_received.send(sender=AdapterCall, call=call, response=response)
+        if status in (CallStatus.SUCCEEDED, CallStatus.FAILED):
+            call_finished.send(sender=AdapterCall, call=call)
     metrics.adapter_call_finished(call.app, status)  # committed: each outcome counted once
     return call
 

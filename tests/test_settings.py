@@ -211,3 +211,22 @@ def test_session_idle_minutes_must_be_positive():
     result = load_settings(TIER2_SESSION_IDLE_MINUTES="0")
     assert result.returncode != 0
     assert "TIER2_SESSION_IDLE_MINUTES" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"TIER2_MESSAGE_RATE": "3 per hour"}, "TIER2_MESSAGE_RATE"),
+        ({"TIER2_MESSAGE_QUIET_HOURS": "21-7"}, "TIER2_MESSAGE_QUIET_HOURS"),
+        ({"TIER2_MESSAGE_QUIET_HOURS": "21:00"}, "TIER2_MESSAGE_QUIET_HOURS"),
+        ({"TIER2_MESSAGE_QUIET_HOURS": "07:00-07:00"}, "TIER2_MESSAGE_QUIET_HOURS"),
+    ],
+)
+def test_customer_message_settings_are_checked_at_start(env, named):
+    result = load_settings(**env)
+    assert result.returncode != 0
+    assert named in result.stderr
+
+
+def test_quiet_hours_may_be_switched_off():
+    assert load_settings(TIER2_MESSAGE_QUIET_HOURS="").returncode == 0

@@ -21,13 +21,16 @@ from . import roles
 from .forms_supervisor import BusinessCalendarForm, SiteForm, SlaPolicyForm
 from .models import (
     AgentProfile,
+    Broadcast,
     BusinessCalendar,
     CalendarDay,
     Campaign,
     ContactAttempt,
     Customer,
+    CustomerMessage,
     Escalation,
     GamasIncident,
+    MessageTemplate,
     Note,
     SecurityEvent,
     Service,
@@ -167,6 +170,10 @@ class CustomerAdmin(admin.ModelAdmin):
     list_display = ("name", "phone", "email")
     search_fields = ("name", "phone")
     actions = ["erase_personal_data"]  # defined below, with the security log
+    # The customer's message wishes are set in the console or the API, where their rules apply.
+    readonly_fields = (
+        "messages_opt_out", "message_channel", "message_language", "quiet_from", "quiet_until",
+    )  # fmt: skip
 
     def has_erase_permission(self, request) -> bool:
         return roles.is_admin(request.user)
@@ -248,6 +255,25 @@ class EscalationAdmin(ViewOnlyAdmin):
     list_display = ("ticket", "status", "raised_by", "raised_at", "due_at", "answered_by")
     list_filter = ("status",)
     raw_id_fields = ("ticket", "raised_by", "support_assignee", "answered_by")
+
+
+# --- Customer messages: written by the services; templates are edited in the console ---------
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(ViewOnlyAdmin):
+    list_display = ("event", "flow", "channel", "whatsapp_name", "whatsapp_status", "active")
+    list_filter = ("event", "channel", "active")
+
+
+@admin.register(CustomerMessage)
+class CustomerMessageAdmin(ViewOnlyAdmin):
+    list_display = ("created_at", "event", "channel", "status", "customer", "ticket")
+    list_filter = ("status", "event", "channel")
+    raw_id_fields = ("customer", "ticket", "incident", "call", "template")
+
+
+@admin.register(Broadcast)
+class BroadcastAdmin(ViewOnlyAdmin):
+    list_display = ("incident", "event", "done", "total", "started_at", "finished_at")
 
 
 class SlaPolicyAdminForm(SlaPolicyForm):

@@ -9,7 +9,7 @@ class TicketsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from integrations.signals import answer_received
+        from integrations.signals import answer_received, call_finished
 
         # `flows`: the flow machines are proxy models of Ticket, one layer above the models;
         # importing them here registers them with Django without the models importing the flows.
@@ -25,6 +25,7 @@ class TicketsConfig(AppConfig):
         post_migrate.connect(ensure_reference_data, sender=self)
         self.connect_calendar_versions()
         answer_received.connect(receivers.record_call_answer, dispatch_uid="tickets-call-answer")
+        call_finished.connect(receivers.record_call_finished, dispatch_uid="tickets-call-finished")
         self.connect_security_log(receivers)
 
     def connect_calendar_versions(self) -> None:

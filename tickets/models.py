@@ -267,11 +267,46 @@ class AgentProfile(models.Model):
         return f"{self.user} @ {self.site or '-'}"
 
 
+class MessageChannel(models.TextChoices):
+    SMS = "sms", _("SMS")
+    WHATSAPP = "whatsapp", _("WhatsApp")
+
+
+class MessageLanguage(models.TextChoices):
+    INDONESIAN = "id", _("Indonesian")
+    ENGLISH = "en", _("English")
+
+
 class Customer(models.Model):
     name = models.CharField(_("name"), max_length=128, db_index=True)
     phone = models.CharField(_("contact phone"), max_length=20)
     email = models.EmailField(_("email"), blank=True)
     address = models.CharField(_("address"), max_length=255, blank=True)
+    # What the customer told us about messages from the workflow (docs/notifications.md).
+    messages_opt_out = models.BooleanField(
+        _("no messages"),
+        default=False,
+        help_text=_("The customer asked not to receive SMS or WhatsApp messages about tickets."),
+    )
+    message_channel = models.CharField(
+        _("message channel"),
+        max_length=10,
+        choices=MessageChannel.choices,
+        default=MessageChannel.SMS,
+    )
+    message_language = models.CharField(
+        _("message language"),
+        max_length=2,
+        choices=MessageLanguage.choices,
+        default=MessageLanguage.INDONESIAN,
+    )
+    quiet_from = models.TimeField(
+        _("quiet from"),
+        null=True,
+        blank=True,
+        help_text=_("No messages from this local time (empty: the console's default quiet hours)."),
+    )
+    quiet_until = models.TimeField(_("quiet until"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("customer")
@@ -908,6 +943,212 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class MessageEvent(models.TextChoices):
+    """The moments of a ticket or an incident the customer hears about."""
+
+    REPORT_RECEIVED = "report_received", _("Report received")
+    TECHNICIAN_DISPATCHED = "technician_dispatched", _("Technician dispatched")
+    RESTORED = "restored", _("Service restored")
+    CLOSED = "closed", _("Ticket closed")
+    LAPUL_APOLOGY = "lapul_apology", _("Fresh Lapul apology")
+    GAMAS_OPENED = "gamas_opened", _("Outage announced")
+    GAMAS_RECOVERED = "gamas_recovered", _("Outage recovered")
+
+
+class MessageTemplate(models.Model):
+    """The text a customer receives for one event, per flow (blank: every flow) and channel.
+
+    The placeholders a text may use depend on its event (`tickets.services.messages`); they are
+    checked whenever a template is saved through the services. A WhatsApp template is sent by
+    its name, approved by WhatsApp beforehand, with the placeholders' values as its parameters
+    in the order they appear in the text.
+    """
+
+    event = models.CharField(_("event"), max_length=24, choices=MessageEvent.choices)
+    flow = models.CharField(
+        _("flow"),
+        max_length=16,
+        choices=Flow.choices,
+        blank=True,
+        help_text=_("Empty: the template of every flow without one of its own."),
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=MessageChannel.choices)
+    text_id = models.TextField(_("text (Indonesian)"))
+    text_en = models.TextField(_("text (English)"), blank=True)
+    whatsapp_name = models.CharField(
+        _("WhatsApp template name"),
+        max_length=64,
+        blank=True,
+        help_text=_("The name under which WhatsApp approved this text (WhatsApp only)."),
+    )
+    whatsapp_status = models.CharField(
+        _("WhatsApp approval"), max_length=16, blank=True
+    )  # approved | pending | rejected | unknown, as WhatsApp last answered
+    active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("updated by"),
+    )
+
+    class Meta:
+        ordering = ["event", "flow", "channel"]
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "flow", "channel"],
+                name="message_template_once",
+                violation_error_message=_(
+                    "There is already a template for this event, flow and channel."
+                ),
+            )
+        ]
+
+    def __str__(self) -> str:
+        flow = self.get_flow_display() if self.flow else _("every flow")
+        return f"{self.get_event_display()} / {flow} / {self.get_channel_display()}"
+
+
+class MessageStatus(models.TextChoices):
+    HELD = "held", _("Held")  # quiet hours or the rate limit: sent at `not_before`
+    QUEUED = "queued", _("Queued")  # in the outbox
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    READ = "read", _("Read")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Not sent")  # opted out, or no number to send to
+
+
+class CustomerMessage(models.Model):
+    """One message to one customer about one event: written in the transaction of the change
+    it tells about, sent through the outbox (`call`), its receipts recorded as they come back.
+
+    `once` makes a customer hear of an event at most once: per ticket for a ticket's events,
+    per incident for a gamas broadcast.
+    """
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="messages", verbose_name=_("customer")
+    )
+    ticket = models.ForeignKey(
+        Ticket,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="customer_messages",
+        verbose_name=_("ticket"),
+    )
+    incident = models.ForeignKey(
+        GamasIncident,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="customer_messages",
+        verbose_name=_("gamas incident"),
+    )
+    event = models.CharField(_("event"), max_length=24, choices=MessageEvent.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=MessageChannel.choices)
+    language = models.CharField(_("language"), max_length=2, choices=MessageLanguage.choices)
+    template = models.ForeignKey(
+        MessageTemplate,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("template"),
+    )
+    to_number = models.CharField(_("to"), max_length=20, blank=True)
+    text = models.TextField(_("text"))
+    parameters = models.JSONField(_("parameters"), default=list, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=MessageStatus.choices)
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    not_before = models.DateTimeField(_("not before"), null=True, blank=True)
+    once = models.CharField(_("once key"), max_length=64, unique=True)
+    call = models.OneToOneField(
+        "integrations.AdapterCall",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="customer_message",
+        verbose_name=_("outbox call"),
+    )
+    provider_id = models.CharField(_("provider message id"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    failed_at = models.DateTimeField(_("failed at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("customer message")
+        verbose_name_plural = _("customer messages")
+        indexes = [
+            models.Index(fields=["ticket", "created_at"], name="message_ticket_at"),
+            models.Index(fields=["customer", "queued_at"], name="message_customer_queued"),
+            models.Index(fields=["not_before"], condition=Q(status="held"), name="message_held"),
+            models.Index(
+                fields=["sent_at"],
+                condition=Q(status__in=["sent", "delivered"]),
+                name="message_awaiting_receipt",
+            ),
+            models.Index(fields=["incident", "event"], name="message_incident_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.get_event_display()} [{self.status}]"
+
+
+class Broadcast(models.Model):
+    """Informing every customer linked to a gamas incident of one event, in batches.
+
+    `total` is the number of customers when it started; the progress is the number of its
+    messages written so far (each customer once, `CustomerMessage.once`).
+    """
+
+    incident = models.ForeignKey(
+        GamasIncident,
+        on_delete=models.CASCADE,
+        related_name="broadcasts",
+        verbose_name=_("gamas incident"),
+    )
+    event = models.CharField(_("event"), max_length=24, choices=MessageEvent.choices)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("started by"),
+    )
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    total = models.PositiveIntegerField(_("customers"), default=0)
+    done = models.PositiveIntegerField(_("customers informed"), default=0)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    last_batch_at = models.DateTimeField(_("last batch at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "pk"]
+        verbose_name = _("broadcast")
+        verbose_name_plural = _("broadcasts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "event"],
+                name="broadcast_once",
+                violation_error_message=_("The customers of this incident were already informed."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident} {self.get_event_display()} {self.done}/{self.total}"
 
 
 class ImportKind(models.TextChoices):

@@ -13,6 +13,11 @@ def record_call_answer(sender, *, call, response, **kwargs) -> None:
     services.apply_call_answer(call=call, response=response)
 
 
+def record_call_finished(sender, *, call, **kwargs) -> None:
+    """An outbox call finished for good: a customer message's outcome is recorded."""
+    services.record_send_outcome(call=call)
+
+
 # --- The security log (tickets.services.security) ---------------------------------------------
 class SecurityContextMiddleware:
     """Makes each request the current one for the security log: signals such as a role change

@@ -30,6 +30,29 @@ def fan_out_gamas_recovery(incident_id: int) -> int:
     return moved
 
 
+@shared_task(acks_late=True)
+def run_broadcast(broadcast_id: int) -> int | None:
+    """Write one batch of a gamas broadcast's messages, then ask for the next until none is
+    left. A duplicate delivery finds the broadcast locked and does nothing; a worker lost
+    mid-batch leaves its batch uncommitted for the redelivery or the sweep."""
+    handled = services.broadcast_batch(broadcast_id=broadcast_id)
+    if handled:
+        run_broadcast.delay(broadcast_id)
+    return handled
+
+
+@shared_task
+def message_sweep() -> dict:
+    """Customer messages: queue the held ones whose time has come, resume broadcasts whose
+    next batch was never asked for (a broker outage, a lost worker), record receipts."""
+    resumed = sum(services.send_broadcast(pk) for pk in services.unfinished_broadcasts())
+    return {
+        "released": services.release_held(),
+        "broadcasts_resumed": resumed,
+        "receipts": services.poll_receipts(),
+    }
+
+
 @shared_task
 def dispatch_site(site_id: int) -> int:
     """Offer a push site's waiting tickets to its agents (asked for after a change commits)."""

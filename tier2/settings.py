@@ -8,6 +8,7 @@ for one machine (`make run`). Production and CI set both URLs. See docs/configur
 import ipaddress
 import json
 import os
+from datetime import time as dt_time
 from datetime import timedelta
 from pathlib import Path
 
@@ -629,11 +630,34 @@ TIER2_C4_CARING_SITE = os.environ.get("TIER2_C4_CARING_SITE", "MLG")
 # this long goes offline; each dispatch run offers at most this many tickets of one site.
 TIER2_DISPATCH_IDLE_MINUTES = env_int("TIER2_DISPATCH_IDLE_MINUTES", 15)
 TIER2_DISPATCH_BATCH = env_int("TIER2_DISPATCH_BATCH", 200)
+# Customer messages (SMS, WhatsApp; docs/notifications.md). Quiet hours in the site's local
+# time when the customer set none ("" for none); at most RATE messages per customer (DRF's rate
+# format), the rest held until the limit allows; a gamas broadcast writes BATCH messages per
+# transaction; receipts are asked for during RECEIPT_HOURS after a send, every SWEEP_SECONDS.
+TIER2_MESSAGE_QUIET_HOURS = os.environ.get("TIER2_MESSAGE_QUIET_HOURS", "21:00-07:00").strip()
+if TIER2_MESSAGE_QUIET_HOURS:
+    try:
+        _quiet = [
+            dt_time.fromisoformat(end.strip()) for end in TIER2_MESSAGE_QUIET_HOURS.split("-")
+        ]
+    except ValueError:
+        _quiet = []
+    if len(_quiet) != 2 or _quiet[0] == _quiet[1]:
+        raise ImproperlyConfigured(
+            "TIER2_MESSAGE_QUIET_HOURS must be two different times (21:00-07:00) or empty."
+        )
+TIER2_MESSAGE_RATE = os.environ.get("TIER2_MESSAGE_RATE", "").strip() or "3/hour"
+if not is_rate(TIER2_MESSAGE_RATE):
+    raise ImproperlyConfigured("TIER2_MESSAGE_RATE must look like 3/hour.")
+TIER2_MESSAGE_BATCH = env_int("TIER2_MESSAGE_BATCH", 500)
+TIER2_MESSAGE_RECEIPT_HOURS = env_int("TIER2_MESSAGE_RECEIPT_HOURS", 48)
+TIER2_MESSAGE_SWEEP_SECONDS = env_int("TIER2_MESSAGE_SWEEP_SECONDS", 60)
+TIER2_SMS_SENDER_ID = os.environ.get("TIER2_SMS_SENDER_ID", "").strip() or "IndiHome"
 
 # --- Integrations (stub adapters; see docs/adapters.md) --------------------------------------
 TIER2_ADAPTER_APPS = (
     "mycx", "ibooster", "mykiss", "nossa", "isiska", "epayment", "starclick",
-    "callback", "webcare", "minitools", "sephia", "acs", "myindihome",
+    "callback", "webcare", "minitools", "sephia", "acs", "myindihome", "sms", "whatsapp",
 )  # fmt: skip
 TIER2_ADAPTERS = {
     app: {
@@ -758,6 +782,11 @@ CELERY_BEAT_SCHEDULE = {
     "resume-gamas-fan-outs": {
         "task": "tickets.tasks.resume_gamas_fan_outs",
         "schedule": timedelta(seconds=env_int("TIER2_OUTBOX_SWEEP_SECONDS", 30)),
+    },
+    # Customer messages: held ones released, broadcasts resumed, receipts asked for.
+    "message-sweep": {
+        "task": "tickets.tasks.message_sweep",
+        "schedule": timedelta(seconds=TIER2_MESSAGE_SWEEP_SECONDS),
     },
     # Dispatch (push): end offers not answered in time, idle agents offline, offer again.
     "dispatch-sweep": {

@@ -21,6 +21,8 @@ The package is split by responsibility, behind this one public face:
 - `imports`: supervisors' CSV lists;
 - `campaigns`: campaign rules;
 - `notifications`: a user's notifications marked read;
+- `messages`: SMS and WhatsApp messages to customers (templates, the moments that send them,
+  gamas broadcasts, opt-out, quiet hours, the rate limit, receipts);
 - `tmf_changes`: trouble tickets created and patched through the TMF621 API;
 - `events`: what changed on a ticket, announced inside the change's transaction to its
   consumers; `hub` (TMF621 event subscriptions) is one, queueing the subscribers' events;
@@ -77,6 +79,18 @@ from .intake import (
     recent_closed_ticket,
     route_site,
 )
+from .messages import (
+    broadcast_batch,
+    poll_receipts,
+    record_receipt,
+    record_send_outcome,
+    release_held,
+    save_template,
+    send_broadcast,
+    set_message_preferences,
+    start_broadcast,
+    unfinished_broadcasts,
+)
 from .notifications import mark_notifications_read
 from .records import (
     CUSTOMER_CHECKS,
@@ -104,6 +118,7 @@ __all__ = [
     "apply_call_answer",
     "assign_escalation",
     "available_transitions",
+    "broadcast_batch",
     "change_priority",
     "children_waiting",
     "claim_next_ticket",
@@ -125,6 +140,7 @@ __all__ = [
     "open_incident",
     "patch_trouble_ticket",
     "pin_ticket",
+    "poll_receipts",
     "queue_flows_of",
     "raised",
     "reassign_ticket",
@@ -133,17 +149,25 @@ __all__ = [
     "recent_closed_ticket",
     "recompute_deadlines",
     "record_contact_attempt",
+    "record_receipt",
+    "record_send_outcome",
     "refresh_customer_checks",
+    "release_held",
     "release_ticket",
     "resolve_escalation",
     "resolved_by_support",
     "retry_call",
     "route_site",
+    "save_template",
+    "send_broadcast",
     "set_availability",
     "set_capacity",
+    "set_message_preferences",
+    "start_broadcast",
     "start_fan_out",
     "sweep_sla",
     "transition_incident",
     "transition_ticket",
+    "unfinished_broadcasts",
     "update_agent",
 ]

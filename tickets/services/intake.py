@@ -21,7 +21,7 @@ from .. import roles, sla, stats
 from ..exceptions import InvalidInput, TransitionForbidden
 from ..flows import FLOWS, FlowTicket, as_flow
 from ..models import Customer, Flow, GamasIncident, Priority, Service, Site, Ticket
-from . import events
+from . import events, messages
 from .engine import apply_transition, log_entry
 
 # Flows whose arrival is a fault report: a recent close on the same service makes a Fresh Lapul.
@@ -144,6 +144,7 @@ def create_ticket(
                 data={"previous_ticket": previous.pk} if previous else {},
             )
             events.ticket_changed(ticket, kind=events.ARRIVED, from_state="", entry=arrival)
+            messages.ticket_arrived(ticket)
             if flow == Flow.GAMAS:
                 incident = covering_incident(service)
                 if incident is not None:
@@ -294,3 +295,4 @@ def receive_callback_record(
 def link_report(ticket: FlowTicket, incident: GamasIncident) -> None:
     apply_transition(ticket, "link", None, {"incident": incident})
     apply_transition(ticket, "await_recovery", None)
+    messages.customer_linked(ticket, incident)

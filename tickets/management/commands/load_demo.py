@@ -71,6 +71,7 @@ from tickets.models import (
     Escalation,
     Flow,
     GamasIncident,
+    MessageTemplate,
     Note,
     Priority,
     Role,
@@ -148,6 +149,71 @@ def ensure_demo_users(*, set_passwords: bool = True) -> dict[str, object]:
             )
         users[spec.username] = user_model.objects.get(pk=user.pk)  # no stale permission cache
     return users
+
+
+# The demo's customer messages (docs/notifications.md): (event, channel, WhatsApp name,
+# Indonesian text, English text). Written after the demo tickets, so loading sends nothing;
+# what agents do afterwards in the demo sends them (to the stub gateways).
+DEMO_MESSAGE_TEMPLATES = (
+    ("report_received", "sms", "",
+     "Yth. {customer_name}, laporan gangguan layanan {service_number} kami terima dengan nomor "
+     "tiket {ticket_number}. Perkiraan selesai: {expected_time}. Terima kasih.",
+     "Dear {customer_name}, we received your fault report for service {service_number}, "
+     "ticket {ticket_number}. Expected fix by {expected_time}. Thank you."),
+    ("report_received", "whatsapp", "t2_report_received",
+     "Yth. {customer_name}, laporan gangguan layanan {service_number} kami terima dengan nomor "
+     "tiket {ticket_number}. Perkiraan selesai: {expected_time}.",
+     "Dear {customer_name}, we received your fault report for service {service_number}, "
+     "ticket {ticket_number}. Expected fix by {expected_time}."),
+    ("technician_dispatched", "sms", "",
+     "Yth. {customer_name}, teknisi kami menuju lokasi untuk tiket {ticket_number}. "
+     "Perkiraan selesai: {expected_time}.",
+     "Dear {customer_name}, a technician is on the way for ticket {ticket_number}. "
+     "Expected fix by {expected_time}."),
+    ("restored", "sms", "",
+     "Yth. {customer_name}, layanan {service_number} sudah normal kembali (tiket "
+     "{ticket_number}). Hubungi 147 bila masih ada kendala.",
+     "Dear {customer_name}, service {service_number} works again (ticket {ticket_number}). "
+     "Call 147 if anything is still wrong."),
+    ("closed", "sms", "",
+     "Yth. {customer_name}, tiket {ticket_number} untuk layanan {service_number} telah ditutup. "
+     "Terima kasih telah menggunakan IndiHome.",
+     "Dear {customer_name}, ticket {ticket_number} for service {service_number} is closed. "
+     "Thank you for using IndiHome."),
+    ("lapul_apology", "sms", "",
+     "Yth. {customer_name}, mohon maaf gangguan layanan {service_number} terulang. Laporan Anda "
+     "kami prioritaskan dengan tiket {ticket_number} (sebelumnya {previous_ticket_number}). "
+     "Perkiraan selesai: {expected_time}.",
+     "Dear {customer_name}, we are sorry the fault on service {service_number} is back. Your "
+     "report has priority as ticket {ticket_number} (before: {previous_ticket_number}). "
+     "Expected fix by {expected_time}."),
+    ("gamas_opened", "sms", "",
+     "Yth. {customer_name}, terjadi gangguan massal di area {area} ({incident_number}) yang "
+     "memengaruhi layanan {service_number}. Teknisi kami sedang menanganinya.",
+     "Dear {customer_name}, an outage in area {area} ({incident_number}) affects service "
+     "{service_number}. Our technicians are on it."),
+    ("gamas_recovered", "sms", "",
+     "Yth. {customer_name}, gangguan massal {incident_number} di area {area} telah pulih. "
+     "Nyalakan ulang modem bila layanan {service_number} belum normal.",
+     "Dear {customer_name}, outage {incident_number} in area {area} is over. Restart your "
+     "modem if service {service_number} does not work yet."),
+)  # fmt: skip
+
+
+def ensure_demo_message_templates(admin) -> int:
+    """The demo's message templates, through the services as the demo admin; existing ones are
+    left as they are (an admin may have edited them). Returns how many were added."""
+    have = set(MessageTemplate.objects.values_list("event", "flow", "channel"))
+    added = 0
+    for event, channel, whatsapp_name, text_id, text_en in DEMO_MESSAGE_TEMPLATES:
+        if (event, "", channel) in have:
+            continue
+        services.save_template(
+            actor=admin, event=event, flow="", channel=channel, text_id=text_id,
+            text_en=text_en, whatsapp_name=whatsapp_name, active=True,
+        )  # fmt: skip
+        added += 1
+    return added
 
 
 def demo_user_table() -> str:
@@ -1317,7 +1383,8 @@ class Command(BaseCommand):
         elif demo_data_present():
             missing = missing_states()
             if not missing and load_finished():
-                ensure_demo_users()
+                users = ensure_demo_users()
+                ensure_demo_message_templates(users["admin"])
                 self.stdout.write("Demo tickets are already loaded (use --reset to load again).")
                 self._print_users()
                 return
@@ -1339,6 +1406,7 @@ class Command(BaseCommand):
             raise CommandError(f"Demo data misses states: {', '.join(missing)}")
         if not load_finished():
             raise CommandError("The demo load did not write its spare lines.")
+        ensure_demo_message_templates(ensure_demo_users(set_passwords=False)["admin"])
         self.stdout.write(
             f"Loaded {loaded['tickets']} demo tickets in every state of the "
             f"{len(FLOWS)} flows ({loaded['paused']} waited for a gamas recovery), "

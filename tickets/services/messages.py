@@ -1,0 +1,782 @@
+"""Messages to customers (SMS, WhatsApp), sent by the workflow itself (docs/notifications.md).
+
+- **Templates** (`MessageTemplate`): one text per event, flow (or every flow) and channel, in
+  Indonesian with English optional. `save_template` checks the placeholders against the event's
+  list (`PLACEHOLDERS`) before anything is written.
+- **When**: a ticket's arrival (report received; the Fresh Lapul apology instead for a repeat
+  report), a technician sent (`escalate_to_field`), a fix done, a close, for the flows whose
+  customer reported the fault (`REPORT_FLOWS`); a gamas incident's opening and recovery, by a
+  broadcast an incident manager starts (`start_broadcast`), written in batches in the
+  background with its progress on the incident.
+- **Once**: each message has a unique `once` key: per ticket and event, or per incident, event
+  and customer for a broadcast. A replayed change or a redelivered batch writes nothing new.
+- **Never lost, never twice**: a message is written in the transaction of the change it tells
+  about and goes out through the outbox (`AdapterCall`, idempotency key `t2-msg-<id>`), so the
+  exactly-once guarantees of every external call hold for it.
+- **The customer's wishes**: opted out, nothing is sent (the row says why); inside quiet hours
+  or past the rate limit the message is held and released by the sweep (`release_held`).
+- **Receipts**: `poll_receipts` asks the gateways how sent messages fared (delivered, read,
+  failed) and records it; the ticket's timeline shows every message with its status.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import string
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from celery import current_app
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, Min, OuterRef, Q
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+from kombu.exceptions import OperationalError
+
+from integrations import outbox
+from integrations.adapters import AdapterError, get_adapter
+from integrations.adapters.base import MOBILE_NUMBER_RE
+from integrations.adapters.sms import MAX_SEGMENTS, sms_segments
+
+from .. import roles
+from ..exceptions import InvalidInput, TransitionForbidden
+from ..flows.gamas import incident_managers
+from ..models import (
+    Broadcast,
+    Customer,
+    CustomerMessage,
+    Flow,
+    GamasIncident,
+    MessageChannel,
+    MessageEvent,
+    MessageLanguage,
+    MessageStatus,
+    MessageTemplate,
+    Ticket,
+)
+from . import live
+from .engine import after_transition
+
+log = logging.getLogger(__name__)
+Event = MessageEvent
+BROADCAST_TASK = "tickets.tasks.run_broadcast"  # named, not imported: the tasks sit above
+
+# --- Which moments speak to the customer ------------------------------------------------------
+# The flows whose customer reported the fault; the call-list flows (Callback, C4 Caring, Force
+# Close, Ideas) reach the customer by phone instead.
+REPORT_FLOWS = frozenset({Flow.NOSSA, Flow.GAMAS, Flow.FRESH_LAPUL})
+# Transitions that tell the customer something, per flow; any transition into `closed` of a
+# report flow is the CLOSED event.
+TRANSITION_EVENTS: dict[tuple[str, str], str] = {
+    (Flow.NOSSA, "escalate_to_field"): Event.TECHNICIAN_DISPATCHED,
+    (Flow.NOSSA, "remote_fix_done"): Event.RESTORED,
+    (Flow.NOSSA, "field_done"): Event.RESTORED,
+}
+CLOSING_TRANSITIONS = ("close", "close_unreachable", "close_recovered")
+BROADCAST_EVENTS = {"open": Event.GAMAS_OPENED, "recovered": Event.GAMAS_RECOVERED}
+
+# --- Placeholders -----------------------------------------------------------------------------
+_TICKET = ("customer_name", "ticket_number", "service_number")
+_INCIDENT = ("customer_name", "service_number", "incident_number", "incident_title", "area")
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    Event.REPORT_RECEIVED: (*_TICKET, "expected_time"),
+    Event.TECHNICIAN_DISPATCHED: (*_TICKET, "expected_time"),
+    Event.RESTORED: _TICKET,
+    Event.CLOSED: _TICKET,
+    Event.LAPUL_APOLOGY: (*_TICKET, "expected_time", "previous_ticket_number"),
+    Event.GAMAS_OPENED: _INCIDENT,
+    Event.GAMAS_RECOVERED: _INCIDENT,
+}
+
+
+def placeholders_in(text: str) -> list[str]:
+    """The `{name}` placeholders of a text, in order of appearance (repeats kept).
+
+    Raises ValueError for what is not a plain named placeholder: an unmatched brace, `{}` or
+    `{0}`, an attribute or index (`{a.b}`, `{a[0]}`), a conversion or a format spec.
+    """
+    names = []
+    for _literal, field, spec, conversion in string.Formatter().parse(text):
+        if field is None:
+            continue
+        if not re.fullmatch(r"[a-z_]+", field) or spec or conversion:
+            shown = "{" + field + ("!" + conversion if conversion else "") + (
+                ":" + spec if spec else ""
+            ) + "}"  # fmt: skip
+            raise ValueError(_("%(field)s is not a placeholder; write {name}.") % {"field": shown})
+        names.append(field)
+    return names
+
+
+def _text_errors(event: str, text: str, channel: str) -> list[str]:
+    allowed = PLACEHOLDERS.get(event, ())
+    try:
+        names = placeholders_in(text)
+    except ValueError as problem:
+        message = str(problem)
+        if "Single" in message or "unmatched" in message or "expected" in message:
+            message = _(
+                "A brace is not closed or not opened: write {name}, or {{ and }} for a brace."
+            )
+        return [message]
+    errors = []
+    unknown = sorted({name for name in names if name not in allowed})
+    if unknown:
+        errors.append(
+            _("Unknown placeholder %(names)s. This event offers: %(allowed)s.")
+            % {
+                "names": ", ".join("{" + name + "}" for name in unknown),
+                "allowed": ", ".join("{" + name + "}" for name in allowed),
+            }
+        )
+    if channel == MessageChannel.SMS and sms_segments(text) > MAX_SEGMENTS:
+        errors.append(
+            _("The gateway sends at most %(max)d SMS parts; this text needs %(count)d.")
+            % {"max": MAX_SEGMENTS, "count": sms_segments(text)}
+        )
+    return errors
+
+
+TEMPLATE_FIELDS = ("event", "flow", "channel", "text_id", "text_en", "whatsapp_name", "active")
+
+
+def save_template(*, actor, template_id: int | None = None, **fields) -> MessageTemplate:
+    """Create (`template_id` None) or change a message template; administrators only.
+
+    Every error is collected and raised together as InvalidInput (field -> messages); nothing is
+    written unless all of it is valid. A WhatsApp template's approval is asked of WhatsApp.
+    """
+    if not roles.is_admin(actor):
+        raise TransitionForbidden()
+    unknown = set(fields) - set(TEMPLATE_FIELDS)
+    if unknown:
+        raise InvalidInput({name: [_("Unknown field.")] for name in sorted(unknown)})
+    with transaction.atomic():
+        if template_id is None:
+            template = MessageTemplate()
+        else:
+            try:
+                template = MessageTemplate.objects.select_for_update().get(pk=template_id)
+            except (MessageTemplate.DoesNotExist, ValueError, TypeError) as missing:
+                raise InvalidInput({"template": [_("No such template.")]}) from missing
+        for name, value in fields.items():
+            setattr(template, name, value.strip() if isinstance(value, str) else value)
+        errors = _template_errors(template)
+        if errors:
+            raise InvalidInput(errors)
+        if template.channel == MessageChannel.WHATSAPP:
+            template.whatsapp_status = whatsapp_approval(template)
+        else:
+            template.whatsapp_name, template.whatsapp_status = "", ""
+        template.updated_at, template.updated_by = timezone.now(), actor
+        try:
+            with transaction.atomic():
+                template.save()
+        except IntegrityError as clash:
+            raise InvalidInput(
+                {"event": [_("There is already a template for this event, flow and channel.")]}
+            ) from clash
+        return template
+
+
+def _template_errors(template: MessageTemplate) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if template.event not in Event.values:
+        errors["event"] = [_("Choose an event.")]
+    if template.flow and template.flow not in Flow.values:
+        errors["flow"] = [_("Choose a flow, or none for every flow.")]
+    if template.channel not in MessageChannel.values:
+        errors["channel"] = [_("Choose SMS or WhatsApp.")]
+    if not isinstance(template.active, bool):
+        errors["active"] = [_("Must be true or false.")]
+    texts = {"text_id": template.text_id, "text_en": template.text_en}
+    for name, text in texts.items():
+        if not isinstance(text, str):
+            errors[name] = [_("Must be text.")]
+    if "text_id" not in errors and not template.text_id:
+        errors["text_id"] = [_("The Indonesian text is required.")]
+    if "event" not in errors and "channel" not in errors:
+        for name, text in texts.items():
+            if name not in errors and text:
+                found = _text_errors(template.event, text, template.channel)
+                if found:
+                    errors[name] = found
+        if template.channel == MessageChannel.WHATSAPP:
+            name = template.whatsapp_name
+            if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]{1,64}", name or ""):
+                errors["whatsapp_name"] = [
+                    _("WhatsApp needs the approved template's name: lower-case letters, digits, _.")
+                ]
+            elif (
+                template.text_en
+                and "text_id" not in errors
+                and "text_en" not in errors
+                and placeholders_in(template.text_en) != placeholders_in(template.text_id)
+            ):
+                errors["text_en"] = [
+                    _("WhatsApp sends the same parameters in both languages: use the "
+                      "Indonesian text's placeholders, in the same order.")
+                ]  # fmt: skip
+    return errors
+
+
+def whatsapp_approval(template: MessageTemplate) -> str:
+    """WhatsApp's verdict on the template in Indonesian ("unknown" when it cannot be asked)."""
+    try:
+        answer = get_adapter("whatsapp").template_status(
+            name=template.whatsapp_name, language=MessageLanguage.INDONESIAN
+        )
+    except AdapterError as problem:
+        log.warning(
+            "WhatsApp template %s: approval not known (%s)", template.whatsapp_name, problem
+        )
+        return "unknown"
+    return answer.status
+
+
+# --- Writing a message ------------------------------------------------------------------------
+def msisdn(phone: str) -> str:
+    """An Indonesian mobile number as the gateways want it (628...), or "" if it is not one."""
+    digits = re.sub(r"\D", "", phone or "")
+    if digits.startswith("0"):
+        digits = "62" + digits[1:]
+    return digits if MOBILE_NUMBER_RE.fullmatch(digits) else ""
+
+
+def _template_for(event: str, flow: str, channel: str) -> MessageTemplate | None:
+    rows = MessageTemplate.objects.filter(event=event, channel=channel, active=True).filter(
+        Q(flow=flow) | Q(flow="")
+    )
+    if channel == MessageChannel.WHATSAPP:
+        rows = rows.filter(whatsapp_status="approved")
+    return min(rows, key=lambda row: row.flow != flow, default=None)  # the flow's own first
+
+
+def _pick(customer: Customer, event: str, flow: str) -> MessageTemplate | None:
+    """The customer's channel first, the other one when that channel has no usable template."""
+    preferred = customer.message_channel
+    other = MessageChannel.SMS if preferred == MessageChannel.WHATSAPP else MessageChannel.WHATSAPP
+    return _template_for(event, flow, preferred) or _template_for(event, flow, other)
+
+
+def _local_time_zone(ticket: Ticket | None) -> ZoneInfo:
+    site = ticket.site if ticket is not None else None
+    calendar = site.calendar if site is not None and site.calendar_id else None
+    return ZoneInfo(calendar.time_zone if calendar else settings.TIME_ZONE)
+
+
+def _quiet_window(customer: Customer) -> tuple[time, time] | None:
+    if customer.quiet_from and customer.quiet_until:
+        return customer.quiet_from, customer.quiet_until
+    default = settings.TIER2_MESSAGE_QUIET_HOURS
+    if not default:
+        return None
+    start, _dash, end = default.partition("-")
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+
+def quiet_until(customer: Customer, at: datetime, zone: ZoneInfo) -> datetime | None:
+    """When the customer's quiet hours containing `at` end, or None outside them."""
+    window = _quiet_window(customer)
+    if window is None or window[0] == window[1]:
+        return None
+    start, end = window
+    local = at.astimezone(zone)
+    now = local.time()
+    inside = start <= now < end if start < end else (now >= start or now < end)
+    if not inside:
+        return None
+    day = local.date() if now < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, tzinfo=zone)
+
+
+def _rate() -> tuple[int, timedelta]:
+    count, _slash, period = settings.TIER2_MESSAGE_RATE.partition("/")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+    return int(count), timedelta(seconds=seconds)
+
+
+def rate_allows_at(customer_id: int, at: datetime) -> datetime | None:
+    """None when one more message may go to the customer at `at`; else when it may."""
+    limit, period = _rate()
+    recent = list(
+        CustomerMessage.objects.filter(customer_id=customer_id, queued_at__gt=at - period)
+        .order_by("-queued_at")
+        .values_list("queued_at", flat=True)[:limit]
+    )
+    if len(recent) < limit:
+        return None
+    return recent[-1] + period  # when the oldest of the last `limit` leaves the window
+
+
+def _values(event: str, ticket: Ticket | None, incident: GamasIncident | None, customer, zone):
+    service = ticket.service if ticket is not None else None
+    values = {
+        "customer_name": customer.name,
+        "service_number": service.service_number if service else "",
+        "ticket_number": ticket.number if ticket is not None else "",
+    }
+    if ticket is not None:
+        expected = ticket.slg_due or ticket.resolve_by
+        values["expected_time"] = (
+            formats.date_format(expected.astimezone(zone), "j M Y H:i") + " " + _zone_name(zone)
+            if expected
+            else ""
+        )
+        previous = ticket.previous_ticket
+        values["previous_ticket_number"] = previous.number if previous is not None else ""
+    if incident is not None:
+        values.update(
+            incident_number=incident.number,
+            incident_title=incident.title,
+            area=f"{incident.area_level.upper()} {incident.area_code}",
+        )
+    return values
+
+
+def _zone_name(zone: ZoneInfo) -> str:
+    return {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}.get(
+        zone.key, zone.key
+    )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    parameters: list[str]
+
+
+def render(template: MessageTemplate, language: str, values: dict) -> Rendered:
+    text = template.text_en if language == MessageLanguage.ENGLISH and template.text_en else (
+        template.text_id
+    )  # fmt: skip
+    names = placeholders_in(text)
+    return Rendered(
+        text=text.format_map({name: values.get(name, "") for name in names}),
+        parameters=[str(values.get(name, "")) for name in names],
+    )
+
+
+def write_message(
+    *,
+    event: str,
+    customer: Customer,
+    ticket: Ticket | None = None,
+    incident: GamasIncident | None = None,
+    once: str,
+) -> CustomerMessage | None:
+    """Write one message (in the caller's transaction) and queue it or hold it; None when the
+    event has no template, or this `once` key was written already."""
+    if CustomerMessage.objects.filter(once=once).exists():
+        return None
+    flow = ticket.flow if ticket is not None else Flow.GAMAS
+    template = _pick(customer, event, flow)
+    if template is None:
+        return None
+    language = customer.message_language
+    if language == MessageLanguage.ENGLISH and not template.text_en:
+        language = MessageLanguage.INDONESIAN
+    zone = _local_time_zone(ticket)
+    with override(language):
+        rendered = render(template, language, _values(event, ticket, incident, customer, zone))
+    message = CustomerMessage(
+        customer=customer, ticket=ticket, incident=incident, event=event,
+        channel=template.channel, language=language, template=template,
+        to_number=msisdn(customer.phone), text=rendered.text, parameters=rendered.parameters,
+        once=once, status=MessageStatus.HELD,
+    )  # fmt: skip
+    if customer.messages_opt_out:
+        message.status, message.reason = MessageStatus.SKIPPED, "opted_out"
+    elif not message.to_number:
+        message.status, message.reason = MessageStatus.SKIPPED, "no_mobile_number"
+    try:
+        with transaction.atomic():
+            message.save()
+    except IntegrityError:  # a concurrent change wrote this `once` first
+        return None
+    if message.status == MessageStatus.HELD:
+        _queue_or_hold(message, zone)
+    return message
+
+
+def _queue_or_hold(message: CustomerMessage, zone: ZoneInfo, now: datetime | None = None) -> None:
+    """Send the message through the outbox now, or hold it until quiet hours or the rate limit
+    allow. The customer's row is locked, so two messages never both take the last free place."""
+    now = now or timezone.now()
+    Customer.objects.select_for_update().filter(pk=message.customer_id).first()
+    customer = message.customer
+    quiet, limited = quiet_until(customer, now, zone), rate_allows_at(customer.pk, now)
+    if quiet or limited:
+        message.status = MessageStatus.HELD
+        message.not_before = max(when for when in (quiet, limited) if when is not None)
+        message.reason = "quiet_hours" if quiet else "rate_limit"
+        message.save(update_fields=["status", "not_before", "reason"])
+        return
+    if message.channel == MessageChannel.WHATSAPP:
+        operation = "send_template"
+        request = {
+            "to": message.to_number,
+            "name": message.template.whatsapp_name if message.template else "",
+            "language": message.language,
+            "parameters": message.parameters,
+        }
+    else:
+        operation = "send"
+        request = {
+            "to": message.to_number,
+            "text": message.text,
+            "sender_id": settings.TIER2_SMS_SENDER_ID,
+        }
+    message.call = outbox.enqueue_request(
+        app=message.channel,
+        operation=operation,
+        request=request,
+        idempotency_key=f"t2-msg-{message.pk}",
+        ticket=message.ticket,
+        incident=message.incident,
+    )
+    message.status, message.queued_at, message.not_before, message.reason = (
+        MessageStatus.QUEUED, now, None, ""
+    )  # fmt: skip
+    message.save(update_fields=["call", "status", "queued_at", "not_before", "reason"])
+
+
+def release_held(*, now: datetime | None = None, batch: int | None = None) -> int:
+    """Queue the held messages whose time has come (the sweep); returns how many were queued.
+
+    Each is looked at again: a customer who opted out meanwhile gets nothing, and one still
+    inside quiet hours or the rate limit stays held with a new time.
+    """
+    now = now or timezone.now()
+    batch = batch or settings.TIER2_MESSAGE_BATCH
+    queued = 0
+    with transaction.atomic():
+        held = list(
+            CustomerMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("customer", "template", "ticket__site__calendar")
+            .filter(status=MessageStatus.HELD, not_before__lte=now)
+            .order_by("not_before", "pk")[:batch]
+        )
+        for message in held:
+            if message.customer.messages_opt_out:
+                message.status, message.reason = MessageStatus.SKIPPED, "opted_out"
+                message.save(update_fields=["status", "reason"])
+                continue
+            _queue_or_hold(message, _local_time_zone(message.ticket), now)
+            queued += message.status == MessageStatus.QUEUED
+    return queued
+
+
+# --- The moments: arrival, transitions --------------------------------------------------------
+def ticket_arrived(ticket: Ticket) -> None:
+    """A ticket of a report flow arrived: its customer hears it was received (or, for a repeat
+    report, the Fresh Lapul apology)."""
+    if ticket.flow not in REPORT_FLOWS:
+        return
+    event = Event.LAPUL_APOLOGY if ticket.flow == Flow.FRESH_LAPUL else Event.REPORT_RECEIVED
+    _ticket_message(ticket, event)
+
+
+def _ticket_message(ticket: Ticket, event: str) -> None:
+    customer = ticket.service.customer
+    write_message(event=event, customer=customer, ticket=ticket, once=f"{event}:t{ticket.pk}")
+
+
+def _transition_hook(name: str):
+    """What `name` tells the customer of a report flow's ticket, run after it (same transaction)."""
+
+    def after(machine, actor, inputs, from_state) -> None:
+        if not isinstance(machine, Ticket) or machine.flow not in REPORT_FLOWS:
+            return
+        event = TRANSITION_EVENTS.get((machine.flow, name))
+        if event is None and name in CLOSING_TRANSITIONS and machine.state == "closed":
+            event = Event.CLOSED
+        if event is not None:
+            _ticket_message(machine, event)
+
+    return after
+
+
+for _name in sorted({*(name for _flow, name in TRANSITION_EVENTS), *CLOSING_TRANSITIONS}):
+    after_transition(_name)(_transition_hook(_name))
+
+
+def customer_linked(ticket: Ticket, incident: GamasIncident) -> None:
+    """A report joined an incident whose customers were already told of it: this one is too."""
+    event = BROADCAST_EVENTS.get(incident.state)
+    if event and Broadcast.objects.filter(incident=incident, event=event).exists():
+        customer = ticket.service.customer
+        write_message(
+            event=event, customer=customer, ticket=ticket, incident=incident,
+            once=_broadcast_once(event, incident.pk, customer.pk),
+        )  # fmt: skip
+
+
+# --- Gamas broadcasts -------------------------------------------------------------------------
+def _broadcast_once(event: str, incident_id: int, customer_id: int) -> str:
+    return f"{event}:i{incident_id}:c{customer_id}"
+
+
+def _customers_to_inform(incident_id: int, event: str):
+    """(customer id, one of their tickets) for each linked customer without this message yet."""
+    told = CustomerMessage.objects.filter(
+        incident_id=incident_id, event=event, customer_id=OuterRef("service__customer_id")
+    )
+    return (
+        Ticket.objects.filter(gamas_incident_id=incident_id)
+        .filter(~Exists(told))
+        .values("service__customer_id")
+        .annotate(ticket_id=Min("pk"))
+        .order_by("service__customer_id")
+    )
+
+
+def start_broadcast(*, incident_id: int, actor) -> Broadcast:
+    """Inform every customer linked to the incident of its opening (while open) or recovery
+    (once recovered). Starting it again returns the broadcast already made: at most once per
+    event. The messages are written in the background (`broadcast_batch`)."""
+    if not incident_managers(None, actor):
+        raise TransitionForbidden()
+    with transaction.atomic():
+        try:
+            incident = GamasIncident.objects.select_for_update().get(pk=incident_id)
+        except (GamasIncident.DoesNotExist, ValueError, TypeError) as missing:
+            raise InvalidInput({"incident": [_("No such incident.")]}) from missing
+        event = BROADCAST_EVENTS.get(incident.state)
+        if event is None:
+            raise InvalidInput(
+                {"incident": [_("A closed incident's customers are not informed any more.")]}
+            )
+        broadcast = Broadcast.objects.filter(incident=incident, event=event).first()
+        if broadcast is not None:
+            return broadcast
+        total = Ticket.objects.filter(gamas_incident=incident).aggregate(
+            customers=Count("service__customer_id", distinct=True)
+        )["customers"]
+        broadcast = Broadcast.objects.create(
+            incident=incident, event=event, started_by=actor, total=total
+        )
+        live.incident_changed(incident.pk)
+        transaction.on_commit(lambda: send_broadcast(broadcast.pk))
+        return broadcast
+
+
+def send_broadcast(broadcast_id: int) -> bool:
+    """Ask a worker for the next batch; if the broker is down, the sweep asks later."""
+    try:
+        current_app.tasks[BROADCAST_TASK].delay(broadcast_id)
+    except OperationalError:
+        log.warning("Broker unreachable: broadcast %s waits for the sweep.", broadcast_id)
+        return False
+    return True
+
+
+def broadcast_batch(*, broadcast_id: int, batch_size: int | None = None) -> int | None:
+    """Write the next batch of a broadcast's messages in one transaction.
+
+    Returns how many customers it handled, 0 when the broadcast is finished, or None when
+    another worker holds the broadcast right now (a duplicate delivery: it does nothing).
+    """
+    batch_size = batch_size or settings.TIER2_MESSAGE_BATCH
+    with transaction.atomic():
+        broadcast = (
+            Broadcast.objects.select_for_update(skip_locked=True)
+            .select_related("incident")
+            .filter(pk=broadcast_id)
+            .first()
+        )
+        if broadcast is None:
+            return None if Broadcast.objects.filter(pk=broadcast_id).exists() else 0
+        if broadcast.finished_at is not None:
+            return 0
+        incident = broadcast.incident
+        rows = list(_customers_to_inform(incident.pk, broadcast.event)[:batch_size])
+        tickets = Ticket.objects.select_related("service__customer", "site__calendar").in_bulk(
+            [row["ticket_id"] for row in rows]
+        )
+        for row in rows:
+            ticket = tickets[row["ticket_id"]]
+            customer = ticket.service.customer
+            written = write_message(
+                event=broadcast.event, customer=customer, ticket=ticket, incident=incident,
+                once=_broadcast_once(broadcast.event, incident.pk, customer.pk),
+            )  # fmt: skip
+            if written is None:  # no template for the event: nothing to send to anyone
+                broadcast.finished_at = timezone.now()
+                break
+        broadcast.done = CustomerMessage.objects.filter(
+            incident=incident, event=broadcast.event
+        ).count()
+        broadcast.total = max(broadcast.total, broadcast.done)
+        if len(rows) < batch_size and broadcast.finished_at is None:
+            broadcast.finished_at = timezone.now()
+        broadcast.last_batch_at = timezone.now()
+        broadcast.save(update_fields=["done", "total", "finished_at", "last_batch_at"])
+        live.incident_changed(incident.pk)
+        return len(rows)
+
+
+BROADCAST_STALLED = timedelta(minutes=1)
+
+
+def unfinished_broadcasts(now: datetime | None = None) -> list[int]:
+    """Broadcasts not finished whose last batch (or start) is over a minute old: their next
+    batch was never asked for, or its worker was lost. One moving along is left alone."""
+    since = (now or timezone.now()) - BROADCAST_STALLED
+    return list(
+        Broadcast.objects.filter(finished_at__isnull=True)
+        .filter(Q(last_batch_at__lt=since) | Q(last_batch_at__isnull=True, started_at__lt=since))
+        .values_list("pk", flat=True)
+    )
+
+
+# --- Outcomes and receipts --------------------------------------------------------------------
+_ORDER = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.SENT: 1,
+    MessageStatus.DELIVERED: 2,
+    MessageStatus.READ: 3,
+}
+
+
+def _advance(message: CustomerMessage, status: str, at: datetime, error: str = "") -> list[str]:
+    """Move a message's status forward only (a late "delivered" never undoes "read")."""
+    if message.status == MessageStatus.FAILED or status == message.status:
+        return []
+    if status == MessageStatus.FAILED:
+        message.status, message.failed_at, message.reason = status, at, error[:255]
+        return ["status", "failed_at", "reason"]
+    if _ORDER.get(status, -1) <= _ORDER.get(message.status, -1):
+        return []
+    message.status = status
+    changed = ["status"]
+    for stamp, reached in (("sent_at", 1), ("delivered_at", 2), ("read_at", 3)):
+        if _ORDER[status] >= reached and getattr(message, stamp) is None:
+            setattr(message, stamp, at)
+            changed.append(stamp)
+    return changed
+
+
+def record_send_outcome(*, call) -> None:
+    """The outbox finished a message's call (inside the transaction that records it)."""
+    if call.app not in MessageChannel.values:
+        return
+    message = CustomerMessage.objects.select_for_update().filter(call_id=call.pk).first()
+    if message is None:
+        return
+    at = call.finished_at or timezone.now()
+    if call.status == "succeeded":
+        message.provider_id = str((call.response or {}).get("message_id", ""))[:64]
+        changed = ["provider_id", *_advance(message, MessageStatus.SENT, at)]
+    else:
+        changed = _advance(message, MessageStatus.FAILED, at, call.error)
+    message.save(update_fields=changed)
+
+
+def poll_receipts(*, now: datetime | None = None, batch: int | None = None) -> int:
+    """Ask the gateways about messages sent recently and still waiting for a final receipt;
+    returns how many changed. A gateway that cannot answer now is asked again next time."""
+    now = now or timezone.now()
+    batch = batch or settings.TIER2_MESSAGE_BATCH
+    since = now - timedelta(hours=settings.TIER2_MESSAGE_RECEIPT_HOURS)
+    waiting = Q(status=MessageStatus.SENT) | Q(
+        status=MessageStatus.DELIVERED, channel=MessageChannel.WHATSAPP
+    )
+    ids = list(
+        CustomerMessage.objects.filter(waiting, sent_at__gte=since)
+        .exclude(provider_id="")
+        .order_by("sent_at", "pk")
+        .values_list("pk", "channel", "provider_id")[:batch]
+    )
+    changed = 0
+    for pk, channel, provider_id in ids:
+        try:
+            if channel == MessageChannel.WHATSAPP:
+                answer = get_adapter("whatsapp").message_status(message_id=provider_id)
+            else:
+                answer = get_adapter("sms").delivery_status(message_id=provider_id)
+        except AdapterError as problem:
+            log.info("receipt of message %s not known yet: %s", pk, problem)
+            continue
+        changed += record_receipt(
+            message_id=pk, status=answer.status, error=getattr(answer, "error", "") or ""
+        )
+    return changed
+
+
+_RECEIPT_STATUSES = {
+    "delivered": MessageStatus.DELIVERED,
+    "read": MessageStatus.READ,
+    "failed": MessageStatus.FAILED,
+    "sent": MessageStatus.SENT,
+    "accepted": MessageStatus.SENT,
+}
+
+
+def record_receipt(*, message_id: int, status: str, error: str = "", at=None) -> int:
+    """Record a gateway's receipt; 1 if the message's status moved, else 0."""
+    status = _RECEIPT_STATUSES.get(status)
+    if status is None:
+        return 0
+    with transaction.atomic():
+        message = CustomerMessage.objects.select_for_update().filter(pk=message_id).first()
+        if message is None:
+            return 0
+        changed = _advance(message, status, at or timezone.now(), error)
+        if not changed:
+            return 0
+        message.save(update_fields=changed)
+        return 1
+
+
+# --- The customer's wishes --------------------------------------------------------------------
+def _may_speak_for(actor, customer_id: int) -> bool:
+    """Supervisors, Support and admins for any customer; an agent for the customer of a ticket
+    the agent may work (their site and flows)."""
+    if roles.sees_every_ticket(actor):
+        return True
+    if not roles.is_agent(actor):
+        return False
+    tickets = Ticket.objects.filter(service__customer_id=customer_id).select_related("site")
+    return any(roles.may_work_ticket(actor, ticket) for ticket in tickets[:100])
+
+
+def set_message_preferences(*, customer_id: int, actor, **wishes) -> Customer:
+    """Record what the customer asked for (opt-out, channel, language, quiet hours), as told to
+    an agent working one of their tickets or to a supervisor. Quiet hours come both or neither."""
+    if not _may_speak_for(actor, customer_id):
+        raise TransitionForbidden()
+    allowed = {
+        "messages_opt_out", "message_channel", "message_language", "quiet_from", "quiet_until",
+    }  # fmt: skip
+    errors: dict[str, list[str]] = {}
+    for name in sorted(set(wishes) - allowed):
+        errors[name] = [_("Unknown field.")]
+    if "messages_opt_out" in wishes and not isinstance(wishes["messages_opt_out"], bool):
+        errors["messages_opt_out"] = [_("Must be true or false.")]
+    if "message_channel" in wishes and wishes["message_channel"] not in MessageChannel.values:
+        errors["message_channel"] = [_("Choose SMS or WhatsApp.")]
+    if "message_language" in wishes and wishes["message_language"] not in MessageLanguage.values:
+        errors["message_language"] = [_("Choose Indonesian or English.")]
+    for name in ("quiet_from", "quiet_until"):
+        value = wishes.get(name)
+        if value is not None and not isinstance(value, time):
+            errors[name] = [_("Enter a time such as 21:00.")]
+    if ("quiet_from" in wishes or "quiet_until" in wishes) and not errors:
+        start, end = wishes.get("quiet_from"), wishes.get("quiet_until")
+        if (start is None) != (end is None):
+            errors["quiet_until"] = [_("Give both ends of the quiet hours, or neither.")]
+        elif start is not None and start == end:
+            errors["quiet_until"] = [_("The quiet hours cannot start and end at the same time.")]
+    if errors:
+        raise InvalidInput(errors)
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer_id)
+        for name, value in wishes.items():
+            setattr(customer, name, value)
+        customer.save(update_fields=list(wishes) or None)
+        return customer
