@@ -537,6 +537,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "KindEnum": "tickets.models.ImportKind",
         "CalendarDayKindEnum": "tickets.models.CalendarDayKind",
+        # A message's channel and language, and the customer's preferred ones: one enum each.
+        "MessageChannelEnum": "tickets.models.MessageChannel",
+        "MessageLanguageEnum": "tickets.models.MessageLanguage",
     },
 }
 

@@ -18,6 +18,7 @@ from tickets.models import (
     Escalation,
     GamasIncident,
     ImportJob,
+    MessageTemplate,
     Service,
     SlaPolicy,
     Ticket,
@@ -62,6 +63,7 @@ MODELS = {
     "customers": Customer,
     "services": Service,
     "imports": ImportJob,
+    "message-templates": MessageTemplate,
 }
 
 
@@ -83,6 +85,7 @@ def one_of_everything(supervisor_user):
         kind="ideas", campaign=campaign, file_name="a.csv", content="", uploaded_by=supervisor_user
     )
     factories.open_gamas(actor=supervisor_user)
+    MessageTemplate.objects.create(event="closed", channel="sms", text_id="Selesai.")
     return ticket
 
 

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 from integrations.models import AdapterCall, CallStatus
 from tests import factories
 from tests.schemathesis_runs import run_operation
-from tickets.models import Campaign, ImportJob, Offer, SlaPolicy
+from tickets.models import Campaign, ImportJob, MessageTemplate, Offer, SlaPolicy
 from tickets.services import imports
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -67,6 +67,10 @@ def seed_rows(admin) -> dict[str, int]:
     offer = Offer.objects.create(
         ticket=factories.flow_ticket("nossa"), agent=agent, expires_at=timezone.now()
     )
+    # After the ticket's calls are seeded: a template for its close, so closing it writes one.
+    template = MessageTemplate.objects.create(
+        event="closed", channel="sms", text_id="Tiket {ticket_number} ditutup."
+    )
     return {
         "agents": agent.pk,
         "offers": offer.pk,
@@ -79,6 +83,7 @@ def seed_rows(admin) -> dict[str, int]:
         "customers": scene.ticket.service.customer_id,
         "services": scene.ticket.service_id,
         "imports": job.pk,
+        "message-templates": template.pk,
     }
 
 

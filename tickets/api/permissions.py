@@ -49,6 +49,12 @@ class SupervisorReadsAdminWrites(BasePermission):
         return roles.is_admin(user)
 
 
+class MessageTemplates(SupervisorReadsAdminWrites):
+    """Customer message templates: supervisors and admins read them, admins write them."""
+
+    message = _("Only admins may change message templates; supervisors may read them.")
+
+
 class StaffReadsSupervisorWrites(BasePermission):
     """Campaigns: every staff role reads them, supervisors and admins write them."""
 

@@ -24,16 +24,22 @@ from ..flows import FLOWS, GamasIncidentMachine
 from ..flows.base import closing_code_choices
 from ..models import (
     AgentProfile,
+    Broadcast,
     BusinessCalendar,
     CalendarDay,
     Campaign,
     ContactAttempt,
     Customer,
+    CustomerMessage,
     Escalation,
     Flow,
     GamasIncident,
     ImportJob,
     ImportKind,
+    MessageChannel,
+    MessageEvent,
+    MessageLanguage,
+    MessageTemplate,
     Note,
     Offer,
     Priority,
@@ -43,6 +49,7 @@ from ..models import (
     Ticket,
 )
 from ..services import available_transitions, imports
+from ..services.messages import PLACEHOLDERS
 
 User = get_user_model()
 
@@ -212,7 +219,7 @@ def transitions_payload(machine, user) -> list[dict]:
 class TimelineEntrySerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     kind = serializers.CharField(
-        help_text=_("transition, note, contact, escalation, answer or call")
+        help_text=_("transition, note, contact, escalation, answer, call or message")
     )
     actor = serializers.CharField()
     title = serializers.CharField()
@@ -925,3 +932,170 @@ class PinRequestSerializer(serializers.Serializer):
         help_text=_("The id of an agent who works the ticket's flow at its site; null unpins."),
     )
     note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+
+# --- Customer messages: templates, a ticket's messages, broadcasts, the customer's wishes -----
+class MessageTemplateSerializer(serializers.ModelSerializer):
+    """A message template. Writes go through `save_template`, which checks the placeholders,
+    the SMS length and the WhatsApp name and answers every problem as the field's messages."""
+
+    event = serializers.ChoiceField(choices=MessageEvent.choices)
+    flow = serializers.ChoiceField(
+        choices=Flow.choices,
+        allow_blank=True,
+        required=False,
+        help_text=_("Blank: the template of every flow without one of its own."),
+    )
+    channel = serializers.ChoiceField(choices=MessageChannel.choices)
+    text_id = serializers.CharField(
+        max_length=4000,
+        help_text=_("The Indonesian text, with the event's placeholders written {name}."),
+    )
+    text_en = serializers.CharField(
+        max_length=4000,
+        required=False,
+        allow_blank=True,
+        help_text=_("The English text (optional), with the same placeholders."),
+    )
+    whatsapp_name = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text=_("WhatsApp only: the name of the template WhatsApp approved."),
+    )
+    active = serializers.BooleanField(required=False, default=True)
+    placeholders = serializers.SerializerMethodField(
+        help_text=_("The placeholders the template's event offers.")
+    )
+    updated_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = MessageTemplate
+        fields = [
+            "id", "event", "flow", "channel", "text_id", "text_en", "whatsapp_name",
+            "whatsapp_status", "active", "placeholders", "updated_at", "updated_by",
+        ]  # fmt: skip
+        read_only_fields = ["id", "whatsapp_status", "updated_at", "updated_by"]
+        extra_kwargs = {
+            "whatsapp_status": {
+                "help_text": _("WhatsApp's approval when last saved: approved, pending, "
+                               "rejected or unknown; blank for SMS.")
+            }
+        }  # fmt: skip
+        validators = []  # one template per event, flow and channel: save_template's answer
+
+    def get_placeholders(self, template) -> list[str]:
+        return list(PLACEHOLDERS.get(template.event, ()))
+
+
+class CustomerMessageSerializer(ShowsPhones, serializers.ModelSerializer):
+    """A message to the customer, with its status and times. The number it went to is shown
+    as the user may read phone numbers on the message's ticket."""
+
+    parameters = serializers.ListField(
+        child=serializers.CharField(allow_blank=True),
+        read_only=True,
+        help_text=_("The placeholders' values, in order (WhatsApp's template parameters)."),
+    )
+
+    class Meta:
+        model = CustomerMessage
+        fields = [
+            "id", "ticket", "incident", "customer", "event", "channel", "language", "template",
+            "to_number", "text", "parameters", "status", "reason", "not_before", "call",
+            "provider_id", "created_at", "queued_at", "sent_at", "delivered_at", "read_at",
+            "failed_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+        extra_kwargs = {
+            "to_number": {"help_text": PHONE_HELP},
+            "reason": {
+                "help_text": _("Why it was not sent (opted_out, no_mobile_number), held "
+                               "(quiet_hours, rate_limit) or failed (the gateway's error).")
+            },
+            "not_before": {"help_text": _("A held message is sent from this time on.")},
+            "call": {"help_text": _("The outbox call that sends it (/api/calls/{id}/).")},
+        }  # fmt: skip
+
+    def phone_ticket(self, message=None):
+        return self.context.get("ticket") or (
+            message.ticket if message is not None and message.ticket_id else None
+        )
+
+    def to_representation(self, message):
+        data = super().to_representation(message)
+        if not self.may_see_phone(message):
+            data["to_number"] = roles.mask_phone(data["to_number"])
+        return data
+
+
+class BroadcastSerializer(serializers.ModelSerializer):
+    """A gamas incident's broadcast of one event and its progress: `done` of `total` customers
+    informed; `finished_at` once every customer linked to the incident has their message."""
+
+    started_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = Broadcast
+        fields = [
+            "id", "incident", "event", "started_by", "started_at", "total", "done",
+            "finished_at", "last_batch_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+        extra_kwargs = {
+            "total": {"help_text": _("Customers linked to the incident (at least `done`).")},
+            "done": {"help_text": _("Customers whose message is written.")},
+        }
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        "example": "21:00",
+        "nullable": True,
+    }
+)
+class HourMinuteField(ClockTimeField):
+    """A local time, ``HH:MM`` only."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.input_formats = ["%H:%M"]
+
+
+class MessagePreferencesSerializer(serializers.ModelSerializer):
+    """What the customer asked for about messages. Quiet hours are given both or neither."""
+
+    messages_opt_out = serializers.BooleanField(
+        required=False, help_text=_("True: the customer wants no messages.")
+    )
+    message_channel = serializers.ChoiceField(choices=MessageChannel.choices, required=False)
+    message_language = serializers.ChoiceField(choices=MessageLanguage.choices, required=False)
+    quiet_from = HourMinuteField(
+        required=False,
+        allow_null=True,
+        help_text=_(
+            "No messages from this local time (HH:MM) until quiet_until; both null: the "
+            "console's default quiet hours. Give both, or both null."
+        ),
+    )
+    quiet_until = HourMinuteField(
+        required=False,
+        allow_null=True,
+        help_text=_(
+            "The end of the quiet hours (HH:MM); before quiet_from when they span midnight."
+        ),
+    )
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id", "messages_opt_out", "message_channel", "message_language", "quiet_from",
+            "quiet_until",
+        ]  # fmt: skip
+        read_only_fields = ["id"]

@@ -32,6 +32,7 @@ router.register("ingest", views.IngestView, basename="ingest")
 router.register("imports", views.ImportJobViewSet, basename="import")
 router.register("agents", views.AgentViewSet, basename="agent")
 router.register("offers", views.OfferViewSet, basename="offer")
+router.register("message-templates", views.MessageTemplateViewSet, basename="message-template")
 
 urlpatterns = [
     # The entry points (schema, docs, token, resources, TMF621), instead of a 404.

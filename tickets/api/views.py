@@ -7,6 +7,7 @@ error by hand: domain exceptions raise through to `tickets.api.errors`.
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models import Count, Prefetch, Q
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
@@ -32,6 +33,7 @@ from ..filtersets import TicketQueueFilter
 from ..flows import GamasIncidentMachine
 from ..models import (
     AgentProfile,
+    Broadcast,
     Campaign,
     Customer,
     Escalation,
@@ -39,6 +41,7 @@ from ..models import (
     Flow,
     GamasIncident,
     ImportJob,
+    MessageTemplate,
     Offer,
     OfferStatus,
     Priority,
@@ -52,6 +55,7 @@ from . import examples
 from . import serializers as s
 from .permissions import (
     IncidentManager,
+    MessageTemplates,
     StaffReadsSupervisorWrites,
     StaffRole,
     Supervisor,
@@ -357,6 +361,22 @@ class TicketViewSet(ApiView, viewsets.GenericViewSet):
         calls = selectors.adapter_calls(ticket)
         return Response(s.AdapterCallSerializer(calls, many=True, context=context).data)
 
+    @extend_schema(
+        summary="Messages to the customer about the ticket (SMS, WhatsApp), oldest first",
+        description=(
+            "Each message with its status (held, queued, sent, delivered, read, failed, "
+            "skipped), why it was held, skipped or failed, and its times. `to_number` is masked "
+            "for an agent who does not hold the ticket."
+        ),
+        responses=answers(s.CustomerMessageSerializer(many=True), 404),
+    )
+    @action(detail=True, methods=["get"], **PLAIN)
+    def messages(self, request, pk=None):
+        ticket = self.get_object()
+        context = {**self.get_serializer_context(), "ticket": ticket}
+        rows = ticket.customer_messages.order_by("created_at", "pk")
+        return Response(s.CustomerMessageSerializer(rows, many=True, context=context).data)
+
 
 # --- Escalations (the Support desk) and adapter calls ---------------------------------------
 def _on_visible_tickets(queryset, user, *, incidents: bool = False):
@@ -556,6 +576,50 @@ class GamasIncidentViewSet(
             ).data
         )
 
+    @extend_schema(
+        methods=["GET"],
+        summary="The incident's broadcasts to its customers, with their progress",
+        responses=answers(s.BroadcastSerializer(many=True), 404),
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Inform the incident's customers of its current state (supervisors, Support)",
+        description=(
+            "While the incident is open its customers are told of the outage "
+            "(`gamas_opened`), once it is recovered of the recovery (`gamas_recovered`): one "
+            "message per customer with a report linked to it, written in the background "
+            "(follow `done` of `total`). Answers 201 with the new broadcast, or 200 with the "
+            "one already started for that event; a closed incident is 400."
+        ),
+        request=None,
+        responses={
+            201: s.BroadcastSerializer,
+            200: s.BroadcastSerializer,
+            **dict.fromkeys((400, 401, 403, 404), s.ErrorSerializer),
+        },
+    )
+    @action(detail=True, methods=["get", "post"], **PLAIN)
+    def broadcasts(self, request, pk=None):
+        incident = self.get_object()
+        if request.method == "GET":
+            rows = Broadcast.objects.filter(incident=incident).select_related("started_by")
+            return Response(
+                s.BroadcastSerializer(rows.order_by("started_at", "pk"), many=True).data
+            )
+        with transaction.atomic():
+            # The incident's row locked as start_broadcast locks it, so the broadcasts seen
+            # before are exactly those a concurrent start had made: new is new.
+            locked = GamasIncident.objects.select_for_update().filter(pk=incident.pk)
+            list(locked.values_list("pk", flat=True))
+            before = set(Broadcast.objects.filter(incident=incident).values_list("pk", flat=True))
+            broadcast = services.start_broadcast(incident_id=incident.pk, actor=request.user)
+        broadcast = Broadcast.objects.select_related("started_by").get(pk=broadcast.pk)
+        created = broadcast.pk not in before
+        return Response(
+            s.BroadcastSerializer(broadcast).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
 
 # --- Configuration and reference data -------------------------------------------------------
 @extend_schema_view(
@@ -646,6 +710,35 @@ class CustomerViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_class(self):
         return s.CustomerDetailSerializer if self.action == "retrieve" else s.CustomerSerializer
+
+    @extend_schema(
+        methods=["GET"],
+        summary="What the customer asked for about messages (opt-out, channel, language, "
+        "quiet hours)",
+        responses=answers(s.MessagePreferencesSerializer, 404),
+    )
+    @extend_schema(
+        methods=["PATCH"],
+        summary="Record what the customer asked for about messages",
+        description=(
+            "An agent who may work one of the customer's tickets, supervisors, Support and "
+            "admins. Quiet hours are local times `HH:MM`, given both or both null (the "
+            "console's default). A bad value answers 400 naming the field, and nothing changes."
+        ),
+        request=s.MessagePreferencesSerializer,
+        responses=answers(s.MessagePreferencesSerializer, 400, 404),
+    )
+    @action(detail=True, methods=["get", "patch"], url_path="message-preferences", **PLAIN)
+    def message_preferences(self, request, pk=None):
+        customer = self.get_object()
+        if request.method == "GET":
+            return Response(s.MessagePreferencesSerializer(customer).data)
+        body = s.MessagePreferencesSerializer(customer, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        customer = services.set_message_preferences(
+            customer_id=customer.pk, actor=request.user, **body.validated_data
+        )
+        return Response(s.MessagePreferencesSerializer(customer).data)
 
 
 def _visible_customers(request):
@@ -977,6 +1070,67 @@ class OfferViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
             offer_id=self.get_object().pk, agent=request.user, reason=body.validated_data["reason"]
         )
         return Response(s.OfferSerializer(offer).data)
+
+
+# --- Customer messages: templates ---------------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(
+        summary="Customer message templates (supervisors and admins)",
+        responses=answers(s.MessageTemplateSerializer(many=True), 400, 404),
+    ),
+    retrieve=extend_schema(responses=answers(s.MessageTemplateSerializer, 404)),
+    create=extend_schema(
+        summary="Add a message template (admins)",
+        description=(
+            "One template per event, flow (blank: every flow) and channel. The placeholders "
+            "are checked against the event's (`placeholders`), an SMS text against the "
+            "gateway's six parts; a WhatsApp template's approval is asked of WhatsApp. Every "
+            "problem answers 400 with the field's messages, and nothing is saved."
+        ),
+        responses=answers(s.MessageTemplateSerializer, 400, ok_status=201),
+    ),
+    partial_update=extend_schema(
+        summary="Change a message template (admins)",
+        responses=answers(s.MessageTemplateSerializer, 400, 404),
+    ),
+)
+class MessageTemplateViewSet(
+    ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """The texts customers receive per event, flow and channel (docs/notifications.md):
+    supervisors and admins read them, admins write them through `save_template`. A template is
+    never deleted: set `active` false."""
+
+    serializer_class = s.MessageTemplateSerializer
+    permission_classes = [MessageTemplates]
+    pagination_class = PagePagination
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_fields = ["event", "channel", "active"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return MessageTemplate.objects.select_related("updated_by").order_by(
+            "event", "flow", "channel", "pk"
+        )
+
+    def _answer(self, template, code=status.HTTP_200_OK):
+        template = self.get_queryset().get(pk=template.pk)
+        return Response(s.MessageTemplateSerializer(template).data, status=code)
+
+    def create(self, request):
+        body = s.MessageTemplateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        template = services.save_template(actor=request.user, **body.validated_data)
+        return self._answer(template, status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        template = self.get_object()
+        body = s.MessageTemplateSerializer(template, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        template = services.save_template(
+            actor=request.user, template_id=template.pk, **body.validated_data
+        )
+        return self._answer(template)
 
 
 # --- Auth -----------------------------------------------------------------------------------
