@@ -148,9 +148,10 @@ def phone_as_seen(user, ticket, number) -> str:
 
 
 def is_phone_key(key) -> bool:
-    """A key of an external application's answer that holds a phone number (I-SISKA's
-    `phone`, the Callback app's `caller_phone`; not flags such as `has_phone`)."""
-    return isinstance(key, str) and (key == "phone" or key.endswith("_phone"))
+    """A key of an external application's request or answer that holds a phone number
+    (I-SISKA's `phone`, the Callback app's `caller_phone`, the SMS and WhatsApp gateways' `to`;
+    not flags such as `has_phone`)."""
+    return isinstance(key, str) and (key in ("phone", "to") or key.endswith("_phone"))
 
 
 def mask_phones_in(data):

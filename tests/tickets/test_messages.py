@@ -610,10 +610,13 @@ def test_a_change_that_rolls_back_sends_nothing(django_capture_on_commit_callbac
     from django.db import transaction
 
     template()
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
-        with transaction.atomic():
-            nossa_report()
-            raise RuntimeError("the change fails after its message was written")
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        nossa_report()
+        raise RuntimeError("the change fails after its message was written")
     assert not CustomerMessage.objects.exists()
     assert not AdapterCall.objects.filter(app="sms").exists()
     assert not [key for key in stub_effects().counts() if key[0] == "sms"]
@@ -637,3 +640,14 @@ def test_the_sweep_resumes_only_a_broadcast_that_stopped_moving():
     with time_machine.travel(at + timedelta(minutes=2), tick=False):
         services.broadcast_batch(broadcast_id=broadcast.pk, batch_size=2)
     assert services.unfinished_broadcasts(now=at + timedelta(hours=1)) == []  # finished
+
+
+def test_a_gateways_to_number_is_masked_like_every_phone_number():
+    from tickets import roles
+
+    request = {"to": "6281234567890", "text": "Tiket", "sender_id": "IndiHome"}
+    assert roles.mask_phones_in(request) == {
+        "to": "6281*****7890",
+        "text": "Tiket",
+        "sender_id": "IndiHome",
+    }

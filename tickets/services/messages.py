@@ -155,6 +155,8 @@ def save_template(*, actor, template_id: int | None = None, **fields) -> Message
     unknown = set(fields) - set(TEMPLATE_FIELDS)
     if unknown:
         raise InvalidInput({name: [_("Unknown field.")] for name in sorted(unknown)})
+    # WhatsApp is asked before any row is locked: a slow answer holds no lock.
+    asked = _approval_before_save(template_id, fields)
     with transaction.atomic():
         if template_id is None:
             template = MessageTemplate()
@@ -169,7 +171,8 @@ def save_template(*, actor, template_id: int | None = None, **fields) -> Message
         if errors:
             raise InvalidInput(errors)
         if template.channel == MessageChannel.WHATSAPP:
-            template.whatsapp_status = whatsapp_approval(template)
+            known = asked.get(template.whatsapp_name)
+            template.whatsapp_status = known or whatsapp_approval(template.whatsapp_name)
         else:
             template.whatsapp_name, template.whatsapp_status = "", ""
         template.updated_at, template.updated_by = timezone.now(), actor
@@ -224,16 +227,29 @@ def _template_errors(template: MessageTemplate) -> dict[str, list[str]]:
     return errors
 
 
-def whatsapp_approval(template: MessageTemplate) -> str:
-    """WhatsApp's verdict on the template in Indonesian ("unknown" when it cannot be asked)."""
+def _approval_before_save(template_id, fields: dict) -> dict[str, str]:
+    """{name: WhatsApp's verdict} for the WhatsApp template a save will leave, when it is one."""
+    current = (
+        MessageTemplate.objects.filter(pk=template_id).values("channel", "whatsapp_name").first()
+        if template_id is not None and str(template_id).isdigit()
+        else None
+    ) or {"channel": "", "whatsapp_name": ""}
+    channel = fields.get("channel", current["channel"])
+    name = fields.get("whatsapp_name", current["whatsapp_name"])
+    name = name.strip() if isinstance(name, str) else ""
+    if channel != MessageChannel.WHATSAPP or not re.fullmatch(r"[a-z0-9_]{1,64}", name):
+        return {}
+    return {name: whatsapp_approval(name)}
+
+
+def whatsapp_approval(name: str) -> str:
+    """WhatsApp's verdict on a template in Indonesian ("unknown" when it cannot be asked)."""
     try:
         answer = get_adapter("whatsapp").template_status(
-            name=template.whatsapp_name, language=MessageLanguage.INDONESIAN
+            name=name, language=MessageLanguage.INDONESIAN
         )
     except AdapterError as problem:
-        log.warning(
-            "WhatsApp template %s: approval not known (%s)", template.whatsapp_name, problem
-        )
+        log.warning("WhatsApp template %s: approval not known (%s)", name, problem)
         return "unknown"
     return answer.status
 
@@ -742,7 +758,7 @@ def _may_speak_for(actor, customer_id: int) -> bool:
     if not roles.is_agent(actor):
         return False
     tickets = Ticket.objects.filter(service__customer_id=customer_id).select_related("site")
-    return any(roles.may_work_ticket(actor, ticket) for ticket in tickets[:100])
+    return any(roles.may_work_ticket(actor, ticket) for ticket in tickets.iterator())
 
 
 def set_message_preferences(*, customer_id: int, actor, **wishes) -> Customer:
@@ -774,9 +790,11 @@ def set_message_preferences(*, customer_id: int, actor, **wishes) -> Customer:
             errors["quiet_until"] = [_("The quiet hours cannot start and end at the same time.")]
     if errors:
         raise InvalidInput(errors)
+    if not wishes:
+        return Customer.objects.get(pk=customer_id)
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=customer_id)
         for name, value in wishes.items():
             setattr(customer, name, value)
-        customer.save(update_fields=list(wishes) or None)
+        customer.save(update_fields=list(wishes))
         return customer

@@ -17,8 +17,9 @@ from ..views.access import may_see_incidents
 
 register = template.Library()
 
-# `"phone": "0812..."` or `"caller_phone": "..."` in a JSON text (not `"has_phone": true`).
-PHONE_VALUE = re.compile(r'("(?:\w+_)?phone"\s*:\s*")([^"]*)"')
+# `"phone": "0812..."`, `"caller_phone": "..."` or a gateway's `"to": "628..."` in a JSON text
+# (not `"has_phone": true`): the keys of `roles.is_phone_key`.
+PHONE_VALUE = re.compile(r'("(?:(?:\w+_)?phone|to)"\s*:\s*")([^"]*)"')
 
 
 def _url(name: str, *args) -> str | None:
