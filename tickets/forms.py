@@ -12,7 +12,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from .flows.base import Input, closing_code_choices
-from .models import ContactOutcome, GamasIncident
+from .models import ContactOutcome, GamasIncident, MessageChannel, MessageLanguage
 
 TEXT_MAX = 4000  # the services' limit on free text (services.TEXT_INPUT_MAX)
 LONG_TEXT_INPUTS = {"note", "reason", "answer"}
@@ -164,3 +164,34 @@ class BulkChildrenForm(forms.Form):
         if cleaned.get("action") == "assign" and not cleaned.get("agent"):
             self.add_error("agent", _("Choose the agent to assign the tickets to."))
         return cleaned
+
+
+class TimeInput(forms.TimeInput):
+    input_type = "time"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", **kwargs)
+
+
+class MessageWishesForm(forms.Form):
+    """What the customer asked of the messages the workflow sends them (the customer panel).
+    Whether the user may record it, and whether the quiet hours make sense, is
+    `services.set_message_preferences`'s."""
+
+    messages_opt_out = forms.BooleanField(
+        label=_("No messages"),
+        required=False,
+        help_text=_("The customer asked not to receive SMS or WhatsApp messages about tickets."),
+    )
+    message_channel = forms.ChoiceField(
+        label=_("Channel"), choices=MessageChannel.choices, widget=forms.RadioSelect
+    )
+    message_language = forms.ChoiceField(
+        label=_("Language"), choices=MessageLanguage.choices, widget=forms.RadioSelect
+    )
+    quiet_from = forms.TimeField(label=_("Quiet from"), required=False, widget=TimeInput())
+    quiet_until = forms.TimeField(label=_("Quiet until"), required=False, widget=TimeInput())
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prefix", "wishes")
+        super().__init__(*args, **kwargs)

@@ -1,6 +1,6 @@
 """Forms of the supervisor, Support and admin pages: dashboard filters, the dashboard's reassign,
 the escalation desk's answers and hand-overs, the SLA policy editor, the business calendars of the
-admin, the call-list upload and the Callback record entered by hand.
+admin, the call-list upload, the Callback record entered by hand and the message templates.
 
 As in `tickets.forms`, a form only turns HTTP into the values a service or a read takes; the
 rules of a write stay in the services (`tickets.services`). The SLA
@@ -20,7 +20,17 @@ from django.utils.translation import gettext_lazy as _
 from . import sla
 from .dashboards import DashboardFilter
 from .forms import BLANK_CHOICE, TEXT_MAX
-from .models import BusinessCalendar, Campaign, Flow, ImportKind, Site, SlaHours, SlaPolicy
+from .models import (
+    BusinessCalendar,
+    Campaign,
+    Flow,
+    ImportKind,
+    MessageChannel,
+    MessageEvent,
+    Site,
+    SlaHours,
+    SlaPolicy,
+)
 from .services import imports
 
 DEFAULT_DAYS = 7
@@ -469,3 +479,54 @@ class CallbackRecordForm(forms.Form):
         """The new line's fields as given, or None (none given: ask I-SISKA)."""
         given = {name: (self.cleaned_data.get(name) or "").strip() for name in self.LINE_FIELDS}
         return given if any(given.values()) else None
+
+
+# --- Message templates (tickets/views/customer_messages.py) -------------------------------------
+class MessageTemplateForm(forms.Form):
+    """A message template as an administrator writes it. Only the shape is read here (a known
+    event, flow and channel, text of a sane length); what a text may say (its placeholders, its
+    SMS parts, WhatsApp's rules) is `services.save_template`'s, whose refusals land beside the
+    fields they name."""
+
+    event = forms.ChoiceField(label=_("Event"), choices=BLANK_CHOICE + list(MessageEvent.choices))
+    flow = forms.ChoiceField(
+        label=_("Flow"),
+        required=False,
+        help_text=_(
+            "Messages are sent for NOSSA, IVR Gamas and Fresh Lapul reports; a flow's own "
+            "template wins over the one for every flow."
+        ),
+    )
+    channel = forms.ChoiceField(label=_("Channel"), choices=MessageChannel.choices)
+    text_id = forms.CharField(
+        label=_("Text in Indonesian"),
+        required=False,
+        max_length=TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    text_en = forms.CharField(
+        label=_("Text in English"),
+        required=False,
+        max_length=TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("Empty: customers who want English get the Indonesian text."),
+    )
+    whatsapp_name = forms.CharField(
+        label=_("WhatsApp template name"),
+        required=False,
+        max_length=64,
+        help_text=_("WhatsApp only: the name under which WhatsApp approved this text."),
+    )
+    active = forms.BooleanField(label=_("Active"), required=False)
+
+    # What a template may leave empty; the event and the Indonesian text it needs (the service
+    # says so: the form asks nothing twice, the page marks them required).
+    OPTIONAL = ("text_en", "whatsapp_name")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["flow"].choices = [("", _("Every flow")), *Flow.choices]
+        self.fields["event"].required = False
+        self.fields["event"].help_text = _("The placeholders a text may use depend on the event.")
+        for name in ("event", "text_id"):
+            self.fields[name].widget.attrs["aria-required"] = "true"

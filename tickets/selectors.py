@@ -17,6 +17,7 @@ from .flows import FlowTicket, as_flow
 from .models import (
     ContactAttempt,
     Customer,
+    CustomerMessage,
     Escalation,
     Flow,
     GamasIncident,
@@ -98,12 +99,18 @@ def ticket_for(user, ticket_id: int) -> FlowTicket:
 @dataclass(frozen=True)
 class TimelineEntry:
     at: datetime
-    kind: str  # transition | note | contact | escalation | answer | call
+    kind: str  # transition | note | contact | escalation | answer | call | message
     actor: str
     title: str
     detail: str = ""
     status: str = ""
     call_id: int | None = None
+    # A customer message's: why it is held or not sent (or the gateway's error), until when it
+    # is held, the language of its text, and when it reached each status, in order.
+    reason: str = ""
+    until: datetime | None = None
+    language: str = ""
+    times: tuple[tuple[str, datetime], ...] = ()
 
 
 def _name(user) -> str:
@@ -149,7 +156,28 @@ def timeline(ticket: Ticket) -> list[TimelineEntry]:
               call_id=call.pk)
         for call in AdapterCall.objects.filter(ticket=ticket)
     ]  # fmt: skip
+    entries += [message_entry(message) for message in CustomerMessage.objects.filter(ticket=ticket)]
     return sorted(entries, key=lambda item: item.at)
+
+
+MESSAGE_TIMES = ("queued_at", "sent_at", "delivered_at", "read_at", "failed_at")
+
+
+def message_entry(message: CustomerMessage) -> TimelineEntry:
+    """A message to the customer on the timeline: its channel and event (`title`), its text
+    (`detail`), its status code, and the times it was queued, sent, delivered, read or failed
+    (`times`, by their field names without `_at`)."""
+    times = tuple(
+        (name.removesuffix("_at"), getattr(message, name))
+        for name in MESSAGE_TIMES
+        if getattr(message, name) is not None
+    )
+    return TimelineEntry(
+        at=message.created_at, kind="message", actor=_name(None),
+        title=f"{message.get_channel_display()} · {message.get_event_display()}",
+        detail=message.text, status=message.status, reason=message.reason,
+        until=message.not_before, language=message.language, times=times,
+    )  # fmt: skip
 
 
 def adapter_calls(ticket: Ticket) -> QuerySet[AdapterCall]:

@@ -2,7 +2,16 @@
 
 from django.urls import path
 
-from .views import console, dispatch, incidents, notifications, panel, queues, workspace
+from .views import (
+    console,
+    customer_messages,
+    dispatch,
+    incidents,
+    notifications,
+    panel,
+    queues,
+    workspace,
+)
 
 urlpatterns = [
     path("", console.home, name="home"),
@@ -34,6 +43,12 @@ urlpatterns = [
         name="ticket_panel_refresh",
     ),
     path("tickets/<int:pk>/articles/", panel.articles, name="ticket_articles"),
+    # The customer's wishes for messages (the customer card).
+    path(
+        "tickets/<int:pk>/message-wishes/",
+        customer_messages.message_wishes,
+        name="ticket_message_wishes",
+    ),
     # Gamas incidents.
     path("incidents/", incidents.incidents, name="incidents"),
     path("incidents/new/", incidents.open_incident, name="incident_open"),
@@ -44,6 +59,7 @@ urlpatterns = [
         name="incident_action",
     ),
     path("incidents/<int:pk>/bulk/", incidents.incident_bulk, name="incident_bulk"),
+    path("incidents/<int:pk>/inform/", customer_messages.inform_customers, name="incident_inform"),
     # A user's notifications: the list, and one as a toast (the live console fetches it).
     path("notifications/", notifications.notifications, name="notifications"),
     path(

@@ -1,8 +1,9 @@
-"""Console pages for supervisors and Support: dashboard, SLG list, escalation desk, SLA policies."""
+"""Console pages for supervisors, Support and admins: dashboard, SLG list, escalation desk, SLA
+policies, message templates."""
 
 from django.urls import path
 
-from .views import dashboard, desk, dispatch, exports, imports, sla_policies
+from .views import customer_messages, dashboard, desk, dispatch, exports, imports, sla_policies
 
 urlpatterns = [
     # Supervisor dashboard (supervisors and admins).
@@ -36,5 +37,21 @@ urlpatterns = [
         "sla-policies/<slug:flow>/<int:priority>/reset/",
         sla_policies.reset,
         name="sla_policy_reset",
+    ),
+    # Message templates to customers (admins).
+    path(
+        "supervisor/message-templates/",
+        customer_messages.templates,
+        name="message_templates",
+    ),
+    path(
+        "supervisor/message-templates/new/",
+        customer_messages.template_new,
+        name="message_template_new",
+    ),
+    path(
+        "supervisor/message-templates/<int:pk>/",
+        customer_messages.template_edit,
+        name="message_template_edit",
     ),
 ]

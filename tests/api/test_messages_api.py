@@ -351,6 +351,7 @@ def test_an_incident_manager_starts_a_broadcast_once_201_then_200(
 
 
 def test_a_recovered_incident_broadcasts_the_recovery_and_a_closed_one_is_400(api, supervisor_user):
+    template(event="gamas_recovered", text_id="Pulih {incident_number}.")
     recovered = factories.incident_in_state("recovered")
     response = api(supervisor_user).post(f"/api/gamas-incidents/{recovered.pk}/broadcasts/")
     assert (response.status_code, response.json()["event"]) == (201, "gamas_recovered")
@@ -368,6 +369,14 @@ def test_other_roles_may_not_read_or_start_broadcasts(api, role):
     url = f"/api/gamas-incidents/{incident.pk}/broadcasts/"
     assert client.get(url).status_code == 403
     assert client.post(url).status_code == 403
+    assert not Broadcast.objects.exists()
+
+
+def test_no_broadcast_while_no_template_can_carry_it(api, supervisor_user):
+    incident = incident_with_customers((1,))
+    MessageTemplate.objects.filter(event="gamas_opened").update(active=False)
+    errors = errors_of(api(supervisor_user).post(f"/api/gamas-incidents/{incident.pk}/broadcasts/"))
+    assert "No active message template" in errors["incident"][0]
     assert not Broadcast.objects.exists()
 
 

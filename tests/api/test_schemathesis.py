@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 from integrations.models import AdapterCall, CallStatus
 from tests import factories
 from tests.schemathesis_runs import run_operation
-from tickets.models import Campaign, ImportJob, MessageTemplate, Offer, SlaPolicy
+from tickets.models import CalendarDay, Campaign, ImportJob, MessageTemplate, Offer, SlaPolicy
 from tickets.services import imports
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -71,6 +71,8 @@ def seed_rows(admin) -> dict[str, int]:
     template = MessageTemplate.objects.create(
         event="closed", channel="sms", text_id="Tiket {ticket_number} ditutup."
     )
+    calendar = factories.calendar("Jam kerja WITA", time_zone="Asia/Makassar")
+    CalendarDay.objects.create(calendar=calendar, date=timezone.localdate(), name="Hari jadi")
     return {
         "agents": agent.pk,
         "offers": offer.pk,
@@ -84,6 +86,7 @@ def seed_rows(admin) -> dict[str, int]:
         "services": scene.ticket.service_id,
         "imports": job.pk,
         "message-templates": template.pk,
+        "calendars": calendar.pk,
     }
 
 

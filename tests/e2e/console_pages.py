@@ -3,8 +3,10 @@ tests walk through.
 
 The floor is `demo_data.populate()` (two Pusat agents, Support, a supervisor, tickets of several
 flows and states) plus a Malang agent with tickets of its own, an admin, three escalations, a
-gamas incident, notifications, and a user who has set up two-factor sign-in (for the verify
-and recovery-code pages). `pages(role, floor)` lists (name, address) pairs for one role.
+gamas incident, notifications, message templates with messages on a ticket's timeline, a
+second incident whose customers are being informed, and a user who has set up two-factor
+sign-in (for the verify and recovery-code pages). `pages(role, floor)` lists (name, address)
+pairs for one role.
 """
 
 from __future__ import annotations
@@ -13,14 +15,26 @@ import binascii
 import contextlib
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.urls import reverse
+from django.utils import timezone
 from django_otp.oath import TOTP
 
 from tests import factories
 from tests.e2e import demo_data
 from tickets import services
-from tickets.models import AgentProfile, Availability, Campaign, DispatchMode, Offer, Site
+from tickets.models import (
+    AgentProfile,
+    Availability,
+    Broadcast,
+    Campaign,
+    CustomerMessage,
+    DispatchMode,
+    Offer,
+    Site,
+    Ticket,
+)
 from tickets.services import accounts, dispatch, imports
 from tickets.services.live import notify
 
@@ -45,6 +59,8 @@ class ConsoleFloor:
     incident: int = 0
     import_job: int = 0
     recovery_codes: list = field(default_factory=list)
+    message_template: int = 0
+    informing_incident: int = 0
 
 
 def build() -> ConsoleFloor:
@@ -53,7 +69,6 @@ def build() -> ConsoleFloor:
     malang = factories.agent(site_code="MLG", flows=("nossa", "c4_caring"), username="agent.malang")
     supervisor = floor.supervisor
     admin = factories.user("Admin", username="admin.satu")
-    del admin
 
     # Agent Pusat: a waiting ticket (breached), one of theirs being diagnosed, a closed one.
     found.tickets["new"] = floor.target.pk
@@ -122,6 +137,11 @@ def build() -> ConsoleFloor:
     assert Offer.objects.filter(agent=floor.agent, status="pending").exists()
     dispatch.push_sites.forget()
 
+    # Customer messages, after every arrival above (so building the floor sends nothing): the
+    # templates, a message of each outcome on the diagnosed ticket's timeline, and a second
+    # incident whose customers are being informed (2 of 3 so far).
+    found.message_template = messages_for(found, admin, supervisor)
+
     # A user with an authenticator app: logging in leads to the verify page.
     second = factories.agent(site_code="PST", flows=("nossa",), username=TWO_FACTOR_USER)
     key = accounts.new_totp_secret()
@@ -131,6 +151,43 @@ def build() -> ConsoleFloor:
         user=second, key=key, code=f"{totp.token():06d}"
     )
     return found
+
+
+def messages_for(found: ConsoleFloor, admin, supervisor) -> int:
+    """Message templates (the WhatsApp one waiting for WhatsApp's approval), three messages on
+    the diagnosed ticket's timeline and an incident's broadcast in progress; returns the
+    WhatsApp template's id."""
+    services.save_template(
+        actor=admin, event="report_received", flow="", channel="sms", active=True,
+        text_id="Yth. {customer_name}, laporan {service_number} diterima: tiket {ticket_number}.",
+        text_en="Dear {customer_name}, report {service_number} received: ticket {ticket_number}.",
+    )  # fmt: skip
+    whatsapp = services.save_template(
+        actor=admin, event="report_received", flow="nossa", channel="whatsapp", active=True,
+        text_id="Laporan {ticket_number} diterima.", whatsapp_name="draft_laporan_diterima",
+    )  # fmt: skip
+    services.save_template(
+        actor=admin, event="gamas_opened", flow="", channel="sms", active=True,
+        text_id="Gangguan massal {incident_number} di {area}: {incident_title}.",
+    )  # fmt: skip
+    ticket = Ticket.objects.select_related("service__customer").get(pk=found.tickets["diagnosing"])
+    now = timezone.now()
+    for once, status, fields in (
+        ("floor:sent", "delivered", {"queued_at": now, "sent_at": now, "delivered_at": now}),
+        ("floor:held", "held", {"reason": "quiet_hours", "not_before": now + timedelta(hours=9)}),
+        ("floor:skipped", "skipped", {"reason": "opted_out"}),
+    ):
+        CustomerMessage.objects.create(
+            customer=ticket.service.customer, ticket=ticket, event="report_received",
+            channel="sms", language="id", once=once, status=status,
+            text=f"Yth. pelanggan, laporan {ticket.number} diterima.", **fields,
+        )  # fmt: skip
+    informing = factories.open_gamas(actor=supervisor)
+    Broadcast.objects.create(
+        incident=informing, event="gamas_opened", started_by=supervisor, total=3, done=2
+    )
+    found.informing_incident = informing.pk
+    return whatsapp.pk
 
 
 def call_lists(floor: ConsoleFloor) -> list[tuple[str, str]]:
@@ -175,7 +232,11 @@ def pages(role: str, floor: ConsoleFloor) -> list[tuple[str, str]]:
             ("403", "/desk/"),
         ]
     desk = [("desk", "/desk/"), ("escalation", f"/desk/{floor.escalation}/")]
-    gamas = [("incidents", "/incidents/"), ("incident", f"/incidents/{floor.incident}/")]
+    gamas = [
+        ("incidents", "/incidents/"),
+        ("incident", f"/incidents/{floor.incident}/"),
+        ("incident-informing", f"/incidents/{floor.informing_incident}/"),
+    ]
     if role == "support":
         return [*common, *desk, *gamas, ("workspace-escalated", f"/tickets/{ticket['escalated']}/")]
     supervising = [
@@ -193,6 +254,7 @@ def pages(role: str, floor: ConsoleFloor) -> list[tuple[str, str]]:
             *gamas,
             *call_lists(floor),
             ("403", "/sla-policies/"),
+            ("403-message-templates", "/supervisor/message-templates/"),
         ]
     if role == "admin":
         return [
@@ -203,6 +265,9 @@ def pages(role: str, floor: ConsoleFloor) -> list[tuple[str, str]]:
             *call_lists(floor),
             ("sla-policies", "/sla-policies/"),
             ("sla-policy-form", "/sla-policies/nossa/3/"),
+            ("message-templates", "/supervisor/message-templates/"),
+            ("message-template-new", "/supervisor/message-templates/new/"),
+            ("message-template-edit", f"/supervisor/message-templates/{floor.message_template}/"),
         ]
     raise ValueError(role)
 

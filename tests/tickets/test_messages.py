@@ -22,6 +22,7 @@ from tickets.models import (
     MessageStatus,
     MessageTemplate,
     Site,
+    Ticket,
 )
 from tickets.services import messages
 
@@ -547,8 +548,13 @@ def test_a_broadcast_informs_each_customer_once_in_batches_with_progress():
     template(event="gamas_opened", text_id="Gangguan {incident_number} di {area}.")
     incident = gamas_with_reports([2, 1, 3, 1, 1])  # 8 reports, 5 customers
     supervisor = factories.role_user("Supervisor")
-    broadcast = services.start_broadcast(incident_id=incident.pk, actor=supervisor)
-    assert (broadcast.event, broadcast.total, broadcast.done) == ("gamas_opened", 5, 0)
+    broadcast, created = services.start_broadcast(incident_id=incident.pk, actor=supervisor)
+    assert (broadcast.event, broadcast.total, broadcast.done, created) == (
+        "gamas_opened",
+        5,
+        0,
+        True,
+    )
     progress = []
     while handled := services.broadcast_batch(broadcast_id=broadcast.pk, batch_size=2):
         broadcast.refresh_from_db()
@@ -560,7 +566,7 @@ def test_a_broadcast_informs_each_customer_once_in_batches_with_progress():
         f"Gangguan {incident.number} di ODP {incident.area_code}."
     }
     # Started again: the same broadcast, nobody told twice.
-    assert services.start_broadcast(incident_id=incident.pk, actor=supervisor).pk == broadcast.pk
+    assert services.start_broadcast(incident_id=incident.pk, actor=supervisor) == (broadcast, False)
     assert services.broadcast_batch(broadcast_id=broadcast.pk) == 0
     assert Broadcast.objects.count() == 1 and rows.count() == 5
 
@@ -569,7 +575,7 @@ def test_a_broadcast_informs_each_customer_once_in_batches_with_progress():
 def test_a_report_linked_after_the_broadcast_is_told_too():
     template(event="gamas_opened", text_id="Gangguan {incident_number}.")
     incident = gamas_with_reports([1])
-    broadcast = services.start_broadcast(
+    broadcast, _created = services.start_broadcast(
         incident_id=incident.pk, actor=factories.role_user("Support")
     )
     services.broadcast_batch(broadcast_id=broadcast.pk)
@@ -584,11 +590,40 @@ def test_recovery_is_a_broadcast_of_its_own_and_a_closed_incident_is_refused():
     incident = gamas_with_reports([1, 1])
     supervisor = factories.role_user("Supervisor")
     services.transition_incident(incident_id=incident.pk, name="recover", actor=supervisor)
-    broadcast = services.start_broadcast(incident_id=incident.pk, actor=supervisor)
+    broadcast, _created = services.start_broadcast(incident_id=incident.pk, actor=supervisor)
     assert broadcast.event == "gamas_recovered"
     closed = factories.incident_in_state("closed")
     with pytest.raises(InvalidInput):
         services.start_broadcast(incident_id=closed.pk, actor=supervisor)
+
+
+def test_no_broadcast_without_a_template_to_carry_it():
+    """Made then, it would finish informing nobody, and could never be made again."""
+    incident = gamas_with_reports([1])
+    template(event="gamas_opened", text_id="Gangguan.", active=False)
+    with pytest.raises(InvalidInput) as refused:
+        services.start_broadcast(incident_id=incident.pk, actor=factories.role_user("Support"))
+    assert "No active message template" in refused.value.errors["incident"][0]
+    assert not Broadcast.objects.exists()
+
+
+@time_machine.travel(MORNING, tick=False)
+def test_a_customer_linked_through_a_nossa_ticket_gets_the_gamas_template():
+    """The incident's message is the IVR Gamas flow's, whatever flow the report is in: a NOSSA
+    ticket linked to the outage does not stop the broadcast for the others."""
+    template(event="gamas_opened", flow="gamas", text_id="Gangguan {incident_number}.")
+    incident = gamas_with_reports([1, 1])
+    nossa = factories.arrive(
+        "nossa", service=ServiceFactory(customer=customer(phone="081200000007"))
+    )
+    Ticket.objects.filter(pk=nossa.pk).update(gamas_incident=incident)
+    broadcast, _created = services.start_broadcast(
+        incident_id=incident.pk, actor=factories.role_user("Support")
+    )
+    while services.broadcast_batch(broadcast_id=broadcast.pk, batch_size=1):
+        pass
+    broadcast.refresh_from_db()
+    assert (broadcast.done, broadcast.total) == (3, 3)
 
 
 def test_agents_may_not_broadcast():
@@ -626,7 +661,7 @@ def test_the_sweep_resumes_only_a_broadcast_that_stopped_moving():
     template(event="gamas_opened", text_id="Gangguan {incident_number}.")
     incident = gamas_with_reports([1, 1, 1])
     with time_machine.travel(MORNING, tick=False):
-        broadcast = services.start_broadcast(
+        broadcast, _created = services.start_broadcast(
             incident_id=incident.pk, actor=factories.role_user("Supervisor")
         )
     # Started at 10:00 WIB, no batch yet: left alone for a minute, then resumed.

@@ -90,7 +90,13 @@ def test_a_broadcast_started_by_four_people_at_once_is_made_once():
     )
 
     assert outcomes(results) == Counter(ok=4), results
-    assert len({broadcast.pk for _kind, broadcast in results}) == 1
+    assert len({broadcast.pk for _kind, (broadcast, _created) in results}) == 1
+    assert sorted(created for _kind, (_broadcast, created) in results) == [
+        False,
+        False,
+        False,
+        True,
+    ]
     assert Broadcast.objects.filter(incident=incident).count() == 1
 
 

@@ -55,6 +55,13 @@ class MessageTemplates(SupervisorReadsAdminWrites):
     message = _("Only admins may change message templates; supervisors may read them.")
 
 
+class CalendarReaders(SupervisorReadsAdminWrites):
+    """Business calendars (read only in the API): whoever reads the SLA policies, supervisors
+    and admins."""
+
+    message = _("Only supervisors and admins may read business calendars.")
+
+
 class StaffReadsSupervisorWrites(BasePermission):
     """Campaigns: every staff role reads them, supervisors and admins write them."""
 

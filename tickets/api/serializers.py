@@ -7,10 +7,14 @@ request means (may this user do it, is the ticket in the right state) is the ser
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections import defaultdict
+from datetime import date, timedelta
+from functools import lru_cache
 
+import holidays
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -27,6 +31,7 @@ from ..models import (
     Broadcast,
     BusinessCalendar,
     CalendarDay,
+    CalendarDayKind,
     Campaign,
     ContactAttempt,
     Customer,
@@ -670,6 +675,160 @@ class SlaPolicySerializer(serializers.ModelSerializer):
                 }
             )
         return attrs
+
+
+# --- Business calendars -----------------------------------------------------------------------
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+BAD_YEAR = _("Give a year from 2000 to 2100, e.g. 2026.")
+CLOSED_REASONS = [
+    ("national_holiday", _("National public holiday (hari libur nasional)")),
+    ("collective_leave", _("Collective leave day (cuti bersama)")),
+    ("local", _("Closed day of the calendar (a local holiday)")),
+]
+
+
+class CalendarYearSerializer(serializers.Serializer):
+    """The query of /api/calendars/: the year whose closed and open days are listed."""
+
+    year = serializers.IntegerField(
+        required=False,
+        min_value=FIRST_YEAR,
+        max_value=LAST_YEAR,
+        error_messages=dict.fromkeys(
+            ("invalid", "min_value", "max_value", "max_string_length"), BAD_YEAR
+        ),
+        help_text=_(
+            "The year of `closed_days` and `open_days` (2000 to 2100); by default the current "
+            "year in the calendar's time zone."
+        ),
+    )
+
+
+@lru_cache(maxsize=64)
+def _national_names(year: int, category: str, language: str) -> dict[date, str]:
+    # The names of one category of the holidays library's dates (PUBLIC: public holidays,
+    # GOVERNMENT: collective leave), in the admin's language rule. tickets.sla says which dates
+    # close a calendar (`national_closed_days`) but keeps no names: only the names come from here.
+    found = holidays.country_holidays("ID", years=year, categories=[category], language=language)
+    return dict(found)
+
+
+def calendar_year(calendar: BusinessCalendar, year: int | None = None) -> dict:
+    """The year (default: the current one in the calendar's zone), the dates the calendar is
+    closed that year with their reasons, and its own open days of that year.
+
+    Which dates close is `tickets.sla`'s answer: the national dates of `national_closed_days`
+    for the holiday rules the calendar keeps, and its own closed days, less every date
+    `WorkingCalendar.is_working_day` works (its own open days). The weekdays it never works are
+    not listed; a holiday that falls on one is."""
+    own = list(calendar.days.all())  # prefetched by the view: no query
+    working = sla.WorkingCalendar.of(calendar, [(day.date, day.kind) for day in own])
+    if year is None:
+        year = timezone.now().astimezone(working.zone).year
+    language = "id" if (get_language() or "").startswith("id") else "en_US"
+    reasons: dict[date, list[dict]] = defaultdict(list)
+    national = (
+        ("national_holiday", working.national_holidays, holidays.PUBLIC),
+        ("collective_leave", working.collective_leave, holidays.GOVERNMENT),
+    )
+    for reason, kept, category in national:
+        if not kept:
+            continue
+        public = reason == "national_holiday"
+        names = _national_names(year, category, language)
+        for day in sla.national_closed_days(year, public=public, collective=not public):
+            reasons[day].append({"type": reason, "name": names.get(day, "")})
+    own = [day for day in own if day.date.year == year]
+    for day in own:
+        if day.kind == CalendarDayKind.CLOSED:
+            reasons[day.date].append({"type": "local", "name": day.name})
+    return {
+        "year": year,
+        "closed_days": [
+            {"date": day, "reasons": reasons[day]}
+            for day in sorted(reasons)
+            if not working.is_working_day(day)
+        ],
+        "open_days": [
+            {"date": day.date, "name": day.name} for day in own if day.kind == CalendarDayKind.OPEN
+        ],
+    }
+
+
+class CalendarClosedReasonSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=CLOSED_REASONS)
+    name = serializers.CharField(
+        help_text=_(
+            "The holiday's name from the holidays library, in the request's language "
+            "(Indonesian unless English is chosen), or the name of the calendar's own day."
+        )
+    )
+
+
+class CalendarClosedDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    reasons = CalendarClosedReasonSerializer(many=True)
+
+
+class CalendarOpenDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    name = serializers.CharField()
+
+
+class CalendarSerializer(BusinessCalendarSerializer):
+    """A business calendar, the sites that work on it, and its closed and open days of one
+    year (`?year=`)."""
+
+    time_zone_name = serializers.CharField(
+        source="zone_name", read_only=True, help_text=_("WIB, WITA or WIT.")
+    )
+    sites = serializers.SlugRelatedField(
+        many=True,
+        read_only=True,
+        slug_field="code",
+        help_text=_("The codes of the sites that work on this calendar."),
+    )
+    year = serializers.IntegerField(source="year_days.year", read_only=True)
+    closed_days = CalendarClosedDaySerializer(
+        source="year_days.closed_days",
+        many=True,
+        read_only=True,
+        help_text=_(
+            "Every date of the year the calendar closes on, with its reasons: the national "
+            "public holidays and collective leave days (if it closes on them) and its own closed "
+            "days, also when they fall on a weekday it never works (those weekdays are not "
+            "listed). Its own open days are worked and not listed here."
+        ),
+    )
+    open_days = CalendarOpenDaySerializer(
+        source="year_days.open_days",
+        many=True,
+        read_only=True,
+        help_text=_("The calendar's own open days of the year (worked whatever the date)."),
+    )
+
+    class Meta(BusinessCalendarSerializer.Meta):
+        fields = [
+            "id",
+            "name",
+            "time_zone",
+            "time_zone_name",
+            "day_starts",
+            "day_ends",
+            "weekdays",
+            "national_holidays",
+            "collective_leave",
+            "sites",
+            "days",
+            "year",
+            "closed_days",
+            "open_days",
+        ]
+        read_only_fields = fields
+
+    def to_representation(self, calendar):
+        calendar.year_days = calendar_year(calendar, self.context.get("year"))
+        return super().to_representation(calendar)
 
 
 class CampaignSerializer(serializers.ModelSerializer):

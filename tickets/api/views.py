@@ -7,7 +7,6 @@ error by hand: domain exceptions raise through to `tickets.api.errors`.
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.db.models import Count, Prefetch, Q
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
@@ -34,6 +33,7 @@ from ..flows import GamasIncidentMachine
 from ..models import (
     AgentProfile,
     Broadcast,
+    BusinessCalendar,
     Campaign,
     Customer,
     Escalation,
@@ -54,6 +54,7 @@ from ..services.intake import SERVICE_FIELDS as LINE_FIELDS
 from . import examples
 from . import serializers as s
 from .permissions import (
+    CalendarReaders,
     IncidentManager,
     MessageTemplates,
     StaffReadsSupervisorWrites,
@@ -606,15 +607,8 @@ class GamasIncidentViewSet(
             return Response(
                 s.BroadcastSerializer(rows.order_by("started_at", "pk"), many=True).data
             )
-        with transaction.atomic():
-            # The incident's row locked as start_broadcast locks it, so the broadcasts seen
-            # before are exactly those a concurrent start had made: new is new.
-            locked = GamasIncident.objects.select_for_update().filter(pk=incident.pk)
-            list(locked.values_list("pk", flat=True))
-            before = set(Broadcast.objects.filter(incident=incident).values_list("pk", flat=True))
-            broadcast = services.start_broadcast(incident_id=incident.pk, actor=request.user)
+        broadcast, created = services.start_broadcast(incident_id=incident.pk, actor=request.user)
         broadcast = Broadcast.objects.select_related("started_by").get(pk=broadcast.pk)
-        created = broadcast.pk not in before
         return Response(
             s.BroadcastSerializer(broadcast).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -642,6 +636,49 @@ class SlaPolicyViewSet(ApiView, viewsets.ModelViewSet):
     serializer_class = s.SlaPolicySerializer
     permission_classes = [SupervisorReadsAdminWrites]
     pagination_class = PagePagination
+
+
+CALENDAR_DESCRIPTION = (
+    "`closed_days`: every date of the year the calendar closes on with its reasons "
+    "(`national_holiday`, `collective_leave`: the holidays library's Indonesian dates, as the "
+    "SLA arithmetic counts them; `local`: the calendar's own closed days), also on weekdays it "
+    "never works; `open_days`: its own open days of the year. `?year=` (2000 to 2100) picks the "
+    "year, by default the current one in the calendar's time zone; another value is 400."
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Business calendars (supervisors and admins)",
+        description=CALENDAR_DESCRIPTION,
+        parameters=[s.CalendarYearSerializer],
+        responses=answers(s.CalendarSerializer(many=True), 400, 404),
+    ),
+    retrieve=extend_schema(
+        summary="A business calendar with its closed and open days of one year",
+        description=CALENDAR_DESCRIPTION,
+        parameters=[s.CalendarYearSerializer],
+        responses=answers(s.CalendarSerializer, 400, 404),
+    ),
+)
+class CalendarViewSet(ApiView, viewsets.ReadOnlyModelViewSet):
+    """Business calendars, read only: the hours SLA policies count on (docs/calendars.md), the
+    sites on each, and the dates each closes on in a year. Admins keep them in the Django
+    admin; whoever reads the SLA policies reads them."""
+
+    queryset = BusinessCalendar.objects.prefetch_related("days", "sites")
+    serializer_class = s.CalendarSerializer
+    permission_classes = [CalendarReaders]
+    pagination_class = PagePagination
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authenticated and allowed first
+        query = s.CalendarYearSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        self.year = query.validated_data.get("year")
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "year": getattr(self, "year", None)}
 
 
 @extend_schema_view(

@@ -272,6 +272,11 @@ def _template_for(event: str, flow: str, channel: str) -> MessageTemplate | None
     return min(rows, key=lambda row: row.flow != flow, default=None)  # the flow's own first
 
 
+def has_template(event: str, flow: str) -> bool:
+    """Whether some customer could be sent the event (an active template in either channel)."""
+    return any(_template_for(event, flow, channel) for channel in MessageChannel.values)
+
+
 def _pick(customer: Customer, event: str, flow: str) -> MessageTemplate | None:
     """The customer's channel first, the other one when that channel has no usable template."""
     preferred = customer.message_channel
@@ -389,7 +394,8 @@ def write_message(
     event has no template, or this `once` key was written already."""
     if CustomerMessage.objects.filter(once=once).exists():
         return None
-    flow = ticket.flow if ticket is not None else Flow.GAMAS
+    # An incident's messages are the IVR Gamas flow's, whatever flow the linked report is in.
+    flow = Flow.GAMAS if incident is not None or ticket is None else ticket.flow
     template = _pick(customer, event, flow)
     if template is None:
         return None
@@ -551,10 +557,12 @@ def _customers_to_inform(incident_id: int, event: str):
     )
 
 
-def start_broadcast(*, incident_id: int, actor) -> Broadcast:
+def start_broadcast(*, incident_id: int, actor) -> tuple[Broadcast, bool]:
     """Inform every customer linked to the incident of its opening (while open) or recovery
-    (once recovered). Starting it again returns the broadcast already made: at most once per
-    event. The messages are written in the background (`broadcast_batch`)."""
+    (once recovered); returns (broadcast, created). Starting it again returns the broadcast
+    already made: at most once per event. Refused while no active template can carry the event
+    (a broadcast made then would inform nobody, for good). The messages are written in the
+    background (`broadcast_batch`)."""
     if not incident_managers(None, actor):
         raise TransitionForbidden()
     with transaction.atomic():
@@ -569,7 +577,12 @@ def start_broadcast(*, incident_id: int, actor) -> Broadcast:
             )
         broadcast = Broadcast.objects.filter(incident=incident, event=event).first()
         if broadcast is not None:
-            return broadcast
+            return broadcast, False
+        if not has_template(event, Flow.GAMAS):
+            raise InvalidInput(
+                {"incident": [_("No active message template for this event: nobody can be "
+                                "informed yet.")]}
+            )  # fmt: skip
         total = Ticket.objects.filter(gamas_incident=incident).aggregate(
             customers=Count("service__customer_id", distinct=True)
         )["customers"]
@@ -578,7 +591,7 @@ def start_broadcast(*, incident_id: int, actor) -> Broadcast:
         )
         live.incident_changed(incident.pk)
         transaction.on_commit(lambda: send_broadcast(broadcast.pk))
-        return broadcast
+        return broadcast, True
 
 
 def send_broadcast(broadcast_id: int) -> bool:

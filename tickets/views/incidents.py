@@ -27,6 +27,7 @@ from ..flows.gamas import incident_managers
 from ..forms import BULK_ACTIONS, BulkChildrenForm, IncidentForm, TransitionForm
 from ..models import GamasIncident, Role
 from .access import incidents_required
+from .customer_messages import broadcast_context
 from .mixins import form_errors, incident_state_now, maps_domain_errors, message_for, redirect_to
 from .paging import keyset_page
 from .presenters import sop_step, state_label, states_of, transition_label
@@ -159,6 +160,8 @@ def incident_context(request, incident, *, bound=None, bulk_form=None) -> dict:
         "page": page,
         "bulk_form": bulk_form,
         "history": history,
+        # Inform customers and the broadcasts' progress (live, with the recovery progress).
+        **broadcast_context(user, incident),
     }
 
 

@@ -25,8 +25,9 @@ from integrations.adapters.labels import operation_label
 from integrations.models import AdapterCall, CallStatus
 
 from .. import roles, selectors, services
-from ..forms import ContactAttemptForm, NoteForm, TransitionForm
+from ..forms import ContactAttemptForm, MessageWishesForm, NoteForm, TransitionForm
 from ..models import ContactOutcome
+from .customer_messages import message_row, wishes_context
 from .mixins import form_errors, maps_domain_errors, redirect_to
 from .presenters import (
     flow_label,
@@ -73,6 +74,8 @@ def timeline_rows(ticket) -> list[dict]:
             row["status"] = _("waiting") if entry.status == "open" else _("answered")
         elif entry.kind == "answer":
             row["title"] = _("Support answered")
+        elif entry.kind == "message":  # to the customer: status, times, why it waits
+            row.update(message_row(entry, ticket))
         else:  # an external call: the evidence
             app, _dot, operation = entry.title.partition(".")
             row["title"] = f"{DISPLAY_NAMES.get(app, app)} · {operation_label(app, operation)}"
@@ -130,6 +133,9 @@ def workspace_context(request, ticket, *, bound=None) -> dict:
         "can_note": holds_ticket or roles.is_support(user) or roles.is_supervisor(user),
         "timeline": rows,
         "open_escalation": open_escalation(rows),
+        "wishes": wishes_context(
+            user, ticket, form=bound if isinstance(bound, MessageWishesForm) else None
+        ),
         "max_attempts": settings.TIER2_MAX_CONTACT_ATTEMPTS,
     }  # fmt: skip
 
