@@ -22,7 +22,7 @@ SAME_IN_BOTH = {
     "NOSSA", "Callback", "IVR Gamas", "C4 Caring", "Force Close", "Fresh Lapul", "Ideas",
     "Normal", "Supervisor", "Support", "Admin", "SLA", "CSV", "FCR", "24x7", "English",
     "Bahasa Indonesia", "Gamas", "Backlog", "Status", "Area", "Filter", "email", "status",
-    "STO", "OLT", "ODP",
+    "STO", "OLT", "ODP", "SMS", "WhatsApp",
 }  # fmt: skip
 
 
