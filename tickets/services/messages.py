@@ -378,7 +378,8 @@ def render(template: MessageTemplate, language: str, values: dict) -> Rendered:
     names = placeholders_in(text)
     return Rendered(
         text=text.format_map({name: values.get(name, "") for name in names}),
-        parameters=[str(values.get(name, "")) for name in names],
+        # WhatsApp refuses an empty parameter: a value the ticket lacks is sent as "-".
+        parameters=[str(values.get(name, "")) or "-" for name in names],
     )
 
 
@@ -613,7 +614,8 @@ def broadcast_batch(*, broadcast_id: int, batch_size: int | None = None) -> int 
     batch_size = batch_size or settings.TIER2_MESSAGE_BATCH
     with transaction.atomic():
         broadcast = (
-            Broadcast.objects.select_for_update(skip_locked=True)
+            # Only the broadcast's row: the incident stays free for reports and closes.
+            Broadcast.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("incident")
             .filter(pk=broadcast_id)
             .first()
@@ -630,11 +632,13 @@ def broadcast_batch(*, broadcast_id: int, batch_size: int | None = None) -> int 
         for row in rows:
             ticket = tickets[row["ticket_id"]]
             customer = ticket.service.customer
+            once = _broadcast_once(broadcast.event, incident.pk, customer.pk)
             written = write_message(
                 event=broadcast.event, customer=customer, ticket=ticket, incident=incident,
-                once=_broadcast_once(broadcast.event, incident.pk, customer.pk),
+                once=once,
             )  # fmt: skip
-            if written is None:  # no template for the event: nothing to send to anyone
+            if written is None and not CustomerMessage.objects.filter(once=once).exists():
+                # No template for the event (it was deactivated meanwhile): nobody can be told.
                 broadcast.finished_at = timezone.now()
                 break
         broadcast.done = CustomerMessage.objects.filter(
