@@ -92,6 +92,11 @@ class TimeZone(models.TextChoices):
     WIT = "Asia/Jayapura", _("WIT (Asia/Jayapura, UTC+9)")
 
 
+def zone_short_name(key: str, default: str = "") -> str:
+    """WIB, WITA or WIT: how Indonesians name one of their time zones; `default` for another."""
+    return TimeZone(key).name if key in TimeZone.values else default
+
+
 def monday_to_friday() -> list[int]:
     return [0, 1, 2, 3, 4]
 
@@ -142,7 +147,7 @@ class BusinessCalendar(models.Model):
     @property
     def zone_name(self) -> str:
         """WIB, WITA or WIT: how Indonesians name the calendar's time zone."""
-        return TimeZone(self.time_zone).name if self.time_zone in TimeZone.values else ""
+        return zone_short_name(self.time_zone)
 
 
 class CalendarDayKind(models.TextChoices):

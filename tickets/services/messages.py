@@ -57,6 +57,7 @@ from ..models import (
     MessageStatus,
     MessageTemplate,
     Ticket,
+    zone_short_name,
 )
 from . import live
 from .engine import after_transition
@@ -99,8 +100,14 @@ def placeholders_in(text: str) -> list[str]:
     Raises ValueError for what is not a plain named placeholder: an unmatched brace, `{}` or
     `{0}`, an attribute or index (`{a.b}`, `{a[0]}`), a conversion or a format spec.
     """
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as unbalanced:  # Python's words ("Single '}' encountered..."), not ours
+        raise ValueError(
+            _("A brace is not closed or not opened: write {name}, or {{ and }} for a brace.")
+        ) from unbalanced
     names = []
-    for _literal, field, spec, conversion in string.Formatter().parse(text):
+    for _literal, field, spec, conversion in parsed:
         if field is None:
             continue
         if not re.fullmatch(r"[a-z_]+", field) or spec or conversion:
@@ -117,12 +124,7 @@ def _text_errors(event: str, text: str, channel: str) -> list[str]:
     try:
         names = placeholders_in(text)
     except ValueError as problem:
-        message = str(problem)
-        if "Single" in message or "unmatched" in message or "expected" in message:
-            message = _(
-                "A brace is not closed or not opened: write {name}, or {{ and }} for a brace."
-            )
-        return [message]
+        return [str(problem)]
     errors = []
     unknown = sorted({name for name in names if name not in allowed})
     if unknown:
@@ -344,7 +346,9 @@ def _values(event: str, ticket: Ticket | None, incident: GamasIncident | None, c
     if ticket is not None:
         expected = ticket.slg_due or ticket.resolve_by
         values["expected_time"] = (
-            formats.date_format(expected.astimezone(zone), "j M Y H:i") + " " + _zone_name(zone)
+            formats.date_format(expected.astimezone(zone), "j M Y H:i")
+            + " "
+            + zone_short_name(zone.key, zone.key)
             if expected
             else ""
         )
@@ -357,12 +361,6 @@ def _values(event: str, ticket: Ticket | None, incident: GamasIncident | None, c
             area=f"{incident.area_level.upper()} {incident.area_code}",
         )
     return values
-
-
-def _zone_name(zone: ZoneInfo) -> str:
-    return {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}.get(
-        zone.key, zone.key
-    )
 
 
 @dataclass(frozen=True)

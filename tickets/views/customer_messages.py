@@ -42,7 +42,7 @@ from ..models import (
     MessageLanguage,
     MessageStatus,
     MessageTemplate,
-    TimeZone,
+    zone_short_name,
 )
 from ..services.messages import BROADCAST_EVENTS, PLACEHOLDERS, has_template
 from .access import incidents_required, role_required
@@ -257,15 +257,12 @@ def _zone_of(ticket) -> ZoneInfo:
     return ZoneInfo(calendar.time_zone if calendar else settings.TIME_ZONE)
 
 
-def _zone_name(zone: ZoneInfo) -> str:
-    return TimeZone(zone.key).name if zone.key in TimeZone.values else zone.key
-
-
 def held_until_text(until: datetime, since: datetime, zone: ZoneInfo) -> str:
     """ "07:00 WIB" on the day the message was written, else "2 Dec 07:00 WIB"."""
     local = until.astimezone(zone)
     same_day = local.date() == since.astimezone(zone).date()
-    return f"{date_format(local, 'H:i' if same_day else 'j M H:i')} {_zone_name(zone)}"
+    shown = date_format(local, "H:i" if same_day else "j M H:i")
+    return f"{shown} {zone_short_name(zone.key, zone.key)}"
 
 
 def message_reason(entry, ticket) -> str:
