@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField
@@ -229,6 +230,28 @@ class Site(models.Model):
         return self.name
 
 
+class AgentProfileQuerySet(models.QuerySet):
+    def with_load(self):
+        """Annotate `held` (open tickets the agent holds) and `offers_waiting` (open tickets
+        offered to them, waiting for their answer): the load dispatch weighs against the
+        agent's capacity, and the one the agents page shows."""
+        return self.annotate(
+            held=_open_tickets_of("assignee_id"), offers_waiting=_open_tickets_of("offered_to_id")
+        )
+
+
+def _open_tickets_of(column: str):
+    """How many open tickets name the outer agent in `column`, as a subquery (one index scan)."""
+    counted = (
+        Ticket.objects.filter(**{column: models.OuterRef("user_id"), "closed_at__isnull": True})
+        .order_by()
+        .values(column)
+        .annotate(n=models.Count("pk"))
+        .values("n")
+    )
+    return Coalesce(models.Subquery(counted[:1]), 0)
+
+
 class AgentProfile(models.Model):
     """Where a user works and which flows' queues they take tickets from."""
 
@@ -264,9 +287,19 @@ class AgentProfile(models.Model):
     )
     last_seen_at = models.DateTimeField(_("last seen in the console"), null=True, blank=True)
 
+    objects = AgentProfileQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("agent profile")
         verbose_name_plural = _("agent profiles")
+        indexes = [
+            # Dispatch reads a site's available agents least recently given a ticket first and
+            # stops at the first ones with room (`services.dispatch.Pool`).
+            models.Index(
+                fields=["site", "availability", "last_assigned_at", "user"],
+                name="agent_dispatch_order",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.site or '-'}"

@@ -6,6 +6,7 @@ object by Django), so a superuser passes every check.
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Exists, OuterRef
 
 from .models import AgentProfile, Role
 
@@ -200,8 +201,20 @@ def ensure_reference_data(**kwargs) -> None:
 
 
 def agent_profiles():
-    """Profiles of active users whose role lets them work tickets (dispatch's agents). A user in
-    two such groups appears twice: callers keep one row per user."""
-    return AgentProfile.objects.filter(
-        user__is_active=True, user__groups__permissions__codename="work_ticket"
+    """Profiles of active users whose role lets them work tickets (dispatch's agents), one row
+    per user whatever the number of such groups they are in."""
+    from django.contrib.auth.models import Group
+
+    working = Group.objects.filter(user=OuterRef("user_id"), permissions__codename="work_ticket")
+    return AgentProfile.objects.filter(Exists(working), user__is_active=True)
+
+
+def agents_among(user_ids) -> set[int]:
+    """Those of `user_ids` who are agents by `agent_profiles`' rule (active, a role that works
+    tickets): one plain query, for dispatch, which reads its agents' profiles without joins."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(
+        pk__in=user_ids, is_active=True, groups__permissions__codename="work_ticket"
     )
+    return set(users.values_list("pk", flat=True))

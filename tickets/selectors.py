@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils.translation import gettext as _
 
 from integrations.models import AdapterCall
@@ -23,8 +22,6 @@ from .models import (
     GamasIncident,
     Note,
     Notification,
-    Offer,
-    OfferStatus,
     Service,
     Ticket,
     TransitionLog,
@@ -307,21 +304,12 @@ def live_watch(user, topics) -> LiveWatch:
 
 
 # --- Dispatch: agents and their load ------------------------------------------------------------
-def _count_of(queryset, by: str):
-    """The number of rows of `queryset` (filtered on an OuterRef), as a subquery."""
-    counted = queryset.order_by().values(by).annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted[:1]), 0)
-
-
 def agents_with_load() -> QuerySet:
     """Active agents' profiles with `held` (open tickets they hold) and `offers_waiting`
     (dispatch's offers waiting for their answer), by site and user name."""
-    held = Ticket.objects.filter(assignee=OuterRef("user_id"), closed_at__isnull=True)
-    waiting = Offer.objects.filter(agent=OuterRef("user_id"), status=OfferStatus.PENDING)
     return (
         roles.agent_profiles()
         .select_related("user", "site")
-        .distinct()
-        .annotate(held=_count_of(held, "assignee"), offers_waiting=_count_of(waiting, "agent"))
+        .with_load()
         .order_by("site__code", "user__username")
     )

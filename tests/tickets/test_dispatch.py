@@ -412,3 +412,75 @@ def test_the_sweep_withdraws_an_offer_whose_ticket_closed_meanwhile():
     assert services.expire_offers(now=offer.offered_at) == 1  # not overdue, but stale
     offer.refresh_from_db()
     assert (offer.status, offer.reason) == (OfferStatus.WITHDRAWN, "no longer waiting")
+
+
+# --- Agents read a page at a time (`dispatch.Pool`) ------------------------------------------
+# The pages must not change who gets what: with pages of one or two agents the offers are the
+# ones the rule gives when every agent is read at once.
+@pytest.fixture(params=[1, 2], ids=["page-of-1", "page-of-2"])
+def small_pages(request, monkeypatch):
+    monkeypatch.setattr(dispatch, "PAGE", request.param)
+    return request.param
+
+
+def test_pages_keep_the_order_across_never_given_and_given_agents(small_pages):
+    available("gita", last=T0 - timedelta(minutes=10))
+    available("hadi", last=None)
+    available("intan", last=T0 - timedelta(minutes=40))
+    available("joko", last=None)
+    tickets = [waiting(minutes_to_claim=m) for m in (10, 20, 30, 40, 50, 60)]
+
+    run()
+
+    # never given first, by user id: hadi, joko; then intan (-40), gita (-10); each then given
+    # one in this run, in that order, so the fifth and sixth go to hadi and joko again
+    assert [offered_to(t) for t in tickets] == ["hadi", "joko", "intan", "gita", "hadi", "joko"]
+
+
+def test_pages_skip_full_agents_other_flows_and_declined_ones(small_pages):
+    full = available("kurnia", last=None, capacity=1)
+    held = waiting(minutes_to_claim=5)
+    Ticket.objects.filter(pk=held.pk).update(assignee=full, awaiting_agent=False)  # now full
+    available("lina", last=None, flows=("callback",))  # another flow
+    decliner = available("maya", last=T0 - timedelta(minutes=50))
+    available("nanda", last=T0 - timedelta(minutes=20))
+    ticket = waiting(minutes_to_claim=10)
+    run()
+    assert offered_to(ticket) == "maya"  # kurnia full, lina on callback, maya before nanda
+    services.decline_offer(offer_id=pending(ticket).pk, agent=decliner)
+    run()
+    assert offered_to(ticket) == "nanda"  # never back to maya
+
+
+def test_a_pinned_agent_past_the_first_page_gets_the_ticket(small_pages):
+    available("oki", last=None)
+    available("putri", last=None)
+    pinned_to = available("rudi", last=T0)  # last of the order: not on the first page
+    ticket = waiting(minutes_to_claim=10)
+    other = waiting(minutes_to_claim=20)
+    services.pin_ticket(
+        ticket_id=ticket.pk, agent=pinned_to, supervisor=factories.role_user("Supervisor")
+    )
+    run()
+    assert (offered_to(ticket), offered_to(other)) == ("rudi", "oki")
+
+
+def test_an_available_user_no_longer_an_agent_gets_no_offer(small_pages):
+    former = available("sari", last=None)
+    available("tono", last=T0)
+    former.groups.clear()  # the role is gone; the profile still says available
+    ticket = waiting()
+    run()
+    assert offered_to(ticket) == "tono"
+
+
+def test_pages_break_ties_of_the_same_time_by_user_id(small_pages):
+    same = T0 - timedelta(minutes=10)
+    available("umar", last=same)
+    available("vina", last=same)
+    available("wawan", last=T0 - timedelta(minutes=20))
+    available("yanti", last=same)
+    tickets = [waiting(minutes_to_claim=m) for m in (10, 20, 30, 40)]
+    run()
+    # wawan (-20) first; then the three given at the same time, by user id
+    assert [offered_to(t) for t in tickets] == ["wawan", "umar", "vina", "yanti"]

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -65,6 +65,7 @@ DISPATCH_TASK = "tickets.tasks.dispatch_site"
 OFFERED = "ticket_offered"  # the notification of the agent a ticket is offered to
 OFFER_FIELDS = ("offered_to", "awaiting_agent", "updated_at")
 ENDED = (OfferStatus.DECLINED, OfferStatus.EXPIRED)  # answers that skip the agent next time
+PAGE = 32  # agents read at a time by a dispatch run (`Pool`)
 
 
 # --- Who may get an offer ---------------------------------------------------------------------
@@ -85,8 +86,7 @@ class Candidate:
         return limit is None or self.held_by_flow.get(flow, 0) < limit
 
     def order(self) -> tuple:
-        stamp = self.last_assigned_at
-        return (stamp is not None, stamp or datetime.min, self.user_id)
+        return _order(self.last_assigned_at, self.user_id)
 
     def given(self, flow: str, at: datetime) -> None:
         self.held += 1
@@ -111,46 +111,150 @@ def _limits(value) -> dict[str, int]:
     return {key: int(number) for key, number in value.items() if str(number).isdigit()}
 
 
-def candidates(site: Site) -> dict[int, Candidate]:
-    """The site's available agents with their load: open tickets held and offers waiting."""
-    # Plain rows, not model instances: with hundreds of agents online, building instances
-    # would cost more than the whole decision (bench/dispatch_rate.py).
-    rows = (
-        roles.agent_profiles()
-        .filter(site=site, availability=Availability.AVAILABLE)
-        .values_list("user_id", "flows", "capacity", "flow_capacity", "last_assigned_at")
-    )  # a user in two agent groups comes twice: the dict below keeps one
-    pool = {
-        user_id: Candidate(
+def _pool_rows(site: Site):
+    """The site's available agents with their load."""
+    return AgentProfile.objects.filter(site=site, availability=Availability.AVAILABLE).with_load()
+
+
+# A page of `Pool`: written out in SQL, as compiling it with the ORM took longer than reading
+# the agents (their load is `AgentProfileQuerySet.with_load`'s, counted the same way).
+PAGE_SQL = """
+    SELECT p.id, p.user_id, p.flows, p.capacity, p.flow_capacity, p.last_assigned_at,
+        (SELECT COUNT(*) FROM tickets_ticket t
+         WHERE t.assignee_id = p.user_id AND t.closed_at IS NULL) AS held,
+        (SELECT COUNT(*) FROM tickets_ticket t
+         WHERE t.offered_to_id = p.user_id AND t.closed_at IS NULL) AS offers_waiting
+    FROM tickets_agentprofile p
+    WHERE p.site_id = %s AND p.availability = 'available' AND {where}
+      AND (SELECT COUNT(*) FROM tickets_ticket t
+           WHERE t.assignee_id = p.user_id AND t.closed_at IS NULL)
+        + (SELECT COUNT(*) FROM tickets_ticket t
+           WHERE t.offered_to_id = p.user_id AND t.closed_at IS NULL) < p.capacity
+    ORDER BY {order}
+    LIMIT %s
+"""
+
+COLUMNS = (
+    "user_id", "flows", "capacity", "flow_capacity", "last_assigned_at", "held", "offers_waiting",
+)  # fmt: skip
+
+
+def _add(pool: dict[int, Candidate], rows, site: Site) -> None:
+    """Candidates from plain rows (instances would cost more than the whole decision), those
+    whose user is still an agent (`roles.agents_among`: kept out of the rows' query, whose
+    plan it would make cost more than the rest of the decision)."""
+    agents = roles.agents_among([row[0] for row in rows if row[0] not in pool])
+    limited = []
+    for user_id, flows, capacity, flow_capacity, last_assigned_at, held, offered in rows:
+        if user_id in pool or user_id not in agents:
+            continue
+        candidate = pool[user_id] = Candidate(
             user_id=user_id,
             flows=flows_worked(flows, site),
             capacity=capacity,
             flow_capacity=_limits(flow_capacity),
             last_assigned_at=last_assigned_at,
+            held=held + offered,
         )
-        for user_id, flows, capacity, flow_capacity, last_assigned_at in rows
-    }
-    if not pool:
-        return pool
-    # Held tickets and offers waiting of these agents, in one query (two index scans).
-    ids = list(pool)
-    loads = (
-        Ticket.objects.filter(Q(assignee_id__in=ids) | Q(offered_to_id__in=ids))
-        .filter(closed_at__isnull=True)
-        .values("assignee_id", "offered_to_id", "flow")
-        .annotate(n=Count("pk"))
-        .values_list("assignee_id", "offered_to_id", "flow", "n")
-    )
-    for assignee_id, offered_to_id, flow, count in loads:
-        candidate = pool.get(assignee_id or offered_to_id)
-        if candidate is not None:
-            candidate.held += count
-            candidate.held_by_flow[flow] = candidate.held_by_flow.get(flow, 0) + count
+        if candidate.flow_capacity:
+            limited.append(user_id)
+    if limited:  # loads per flow, only for the agents who have limits per flow
+        loads = (
+            Ticket.objects.filter(Q(assignee_id__in=limited) | Q(offered_to_id__in=limited))
+            .filter(closed_at__isnull=True)
+            .values("assignee_id", "offered_to_id", "flow")
+            .annotate(n=Count("pk"))
+            .values_list("assignee_id", "offered_to_id", "flow", "n")
+        )
+        for assignee_id, offered_to_id, flow, count in loads:
+            by_flow = pool[assignee_id or offered_to_id].held_by_flow
+            by_flow[flow] = by_flow.get(flow, 0) + count
+
+
+def candidates(site: Site) -> dict[int, Candidate]:
+    """Every available agent of the site with their load: open tickets held and offers waiting."""
+    pool: dict[int, Candidate] = {}
+    _add(pool, list(_pool_rows(site).values_list(*COLUMNS)), site)
     return pool
 
 
+class Pool:
+    """The agents a dispatch run may offer tickets to, read as the run needs them.
+
+    A run offering a few tickets among hundreds of agents needs only the first agents in the
+    order of "least recently given" who have room; so agents are read a page at a time in that
+    order, those at capacity left out by the database. A choice is final once the best agent
+    in memory comes before every agent not read yet (or all are read); otherwise one more page
+    is read. Agents given a ticket in this run move to the end of the order (their stamp is
+    now), so the pages still come in order behind them.
+    """
+
+    def __init__(self, site: Site, page: int):
+        self.site, self.page = site, page
+        self.agents: dict[int, Candidate] = {}
+        self.last: tuple | None = None  # the order of the last agent read
+        self.complete = False
+
+    def read_page(self) -> None:
+        rows: list = []
+        if self.last is None or self.last[0] is None:  # agents never given a ticket come first
+            rows = self._segment(never_given=True, count=self.page)
+        if len(rows) < self.page:
+            wanted = self.page - len(rows)
+            more = self._segment(never_given=False, count=wanted)
+            rows += more
+            self.complete = len(more) < wanted
+        _add(self.agents, rows, self.site)
+        if rows:
+            self.last = (rows[-1][4], rows[-1][0])
+
+    def _segment(self, *, never_given: bool, count: int) -> list:
+        """The next agents with room in one part of the order (never given a ticket, by user
+        id; then by when they were last given one), after the last agent read."""
+        stamp, user_id = self.last or (None, None)
+        if never_given:
+            where, params = "p.last_assigned_at IS NULL", []
+            if user_id is not None:
+                where, params = f"{where} AND p.user_id > %s", [user_id]
+            order = "p.user_id"
+        else:
+            where, params = "p.last_assigned_at IS NOT NULL", []
+            if stamp is not None:
+                where += (
+                    " AND (p.last_assigned_at > %s OR (p.last_assigned_at = %s AND p.user_id > %s))"
+                )
+                value = connection.ops.adapt_datetimefield_value(stamp)  # SQLite: UTC text
+                params = [value, value, user_id]
+            order = "p.last_assigned_at, p.user_id"
+        rows = AgentProfile.objects.raw(
+            PAGE_SQL.format(where=where, order=order), [self.site.pk, *params, count]
+        )
+        return [
+            (row.user_id, row.flows, row.capacity, row.flow_capacity, row.last_assigned_at,
+             row.held, row.offers_waiting)
+            for row in rows
+        ]  # fmt: skip
+
+    def choose(self, ticket: Ticket, skipped: set[int]) -> Candidate | None:
+        if ticket.pinned_to_id is not None and ticket.pinned_to_id not in self.agents:
+            pinned = _pool_rows(self.site).filter(user_id=ticket.pinned_to_id)
+            _add(self.agents, list(pinned.values_list(*COLUMNS)), self.site)
+        while True:
+            best = choose(ticket, self.agents, skipped)
+            if ticket.pinned_to_id is not None or self.complete:
+                return best
+            if best is not None and self.last is not None and best.order() <= _order(*self.last):
+                return best
+            self.read_page()
+
+
+def _order(last_assigned_at, user_id) -> tuple:
+    """Least recently given a ticket first (never: first of all), then the lowest user id."""
+    return (last_assigned_at is not None, last_assigned_at or datetime.min, user_id)
+
+
 def choose(ticket: Ticket, pool: dict[int, Candidate], skipped: set[int]) -> Candidate | None:
-    """The agent this ticket is offered to now, or None (it waits)."""
+    """The agent this ticket is offered to now among `pool`, or None (it waits)."""
     if ticket.pinned_to_id is not None:
         pinned = pool.get(ticket.pinned_to_id)
         return pinned if pinned is not None and pinned.free_for(ticket.flow) else None
@@ -177,8 +281,9 @@ def dispatch_site(site_id: int, *, limit: int | None = None) -> DispatchResult:
         site = Site.objects.select_for_update().filter(pk=site_id).first()
         if site is None or site.dispatch_mode == DispatchMode.PULL:
             return DispatchResult(0, 0)
-        pool = candidates(site)
-        if not pool:
+        pool = Pool(site, page=PAGE)
+        pool.read_page()
+        if pool.complete and not pool.agents:  # nobody available with room: tickets wait
             return DispatchResult(0, 0)
         tickets = list(
             Ticket.objects.select_for_update(skip_locked=True)
@@ -190,7 +295,7 @@ def dispatch_site(site_id: int, *, limit: int | None = None) -> DispatchResult:
         now = timezone.now()
         offered = 0
         for ticket in tickets:
-            chosen = choose(ticket, pool, skipped.get(ticket.pk, set()))
+            chosen = pool.choose(ticket, skipped.get(ticket.pk, set()))
             if chosen is None:
                 continue
             # Offers of one run share their time; their order still counts for "least
