@@ -18,7 +18,7 @@ from datetime import time
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -102,6 +102,15 @@ def monday_to_friday() -> list[int]:
     return [0, 1, 2, 3, 4]
 
 
+class BusinessCalendarQuerySet(models.QuerySet):
+    """A queryset `update()` or `bulk_update()` skips `save()`, so it gives the calendars a new
+    version itself (unless it sets one), as `save()` does: compiled copies are built again."""
+
+    def update(self, **kwargs):
+        kwargs.setdefault("version", uuid.uuid4())
+        return super().update(**kwargs)
+
+
 class BusinessCalendar(models.Model):
     """Working hours in one time zone: the weekdays open from `day_starts` to `day_ends`, less
     the national public holidays and the collective leave days (cuti bersama) when the calendar
@@ -123,6 +132,8 @@ class BusinessCalendar(models.Model):
         _("closed on collective leave days (cuti bersama)"), default=True
     )
     version = models.UUIDField(_("version"), default=uuid.uuid4, editable=False)
+
+    objects = BusinessCalendarQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -156,6 +167,43 @@ class CalendarDayKind(models.TextChoices):
     OPEN = "open", _("Open (a working day)")
 
 
+def new_calendar_versions(calendar_ids, *, using=None) -> None:
+    """Give these calendars a new version, so every process compiles them again."""
+    ids = {pk for pk in calendar_ids if pk is not None}
+    if ids:
+        BusinessCalendar.objects.using(using).filter(pk__in=ids).update(version=uuid.uuid4())
+
+
+class CalendarDayQuerySet(models.QuerySet):
+    """Writes of calendar days that skip `save()`, and so the post_save signal that gives the
+    calendar a new version (`calendar_day_changed`), give it one themselves, in the same
+    transaction: `update()`, `bulk_create()` and `bulk_update()` (which runs `update()`).
+    `delete()` needs nothing: a model with a post_delete receiver is never fast-deleted, so the
+    signal fires for every row a queryset deletes."""
+
+    def update(self, **kwargs):
+        if self.query.is_sliced:
+            raise TypeError("Cannot update a query once a slice has been taken.")
+        with transaction.atomic(using=self.db, savepoint=False):
+            # The rows are locked and then updated by key: exactly the days whose calendars
+            # get a new version, even if another transaction adds a matching day meanwhile.
+            before = dict(self.order_by().select_for_update().values_list("pk", "calendar_id"))
+            rows = self.model._base_manager.using(self.db).filter(pk__in=list(before))
+            count = rows.update(**kwargs)
+            calendars = set(before.values())
+            if {"calendar", "calendar_id"} & kwargs.keys():  # days moved to other calendars
+                calendars |= set(rows.values_list("calendar_id", flat=True))
+            new_calendar_versions(calendars, using=self.db)
+        return count
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        with transaction.atomic(using=self.db, savepoint=False):
+            created = super().bulk_create(objs, *args, **kwargs)
+            new_calendar_versions({day.calendar_id for day in objs}, using=self.db)
+        return created
+
+
 class CalendarDay(models.Model):
     """One date of one calendar that differs from its rules: closed (a holiday only there) or
     open (worked with the calendar's hours, even on a weekend, a national holiday or a
@@ -172,6 +220,8 @@ class CalendarDay(models.Model):
     kind = models.CharField(
         _("kind"), max_length=8, choices=CalendarDayKind.choices, default=CalendarDayKind.CLOSED
     )
+
+    objects = CalendarDayQuerySet.as_manager()
 
     class Meta:
         ordering = ["calendar", "date"]
@@ -191,7 +241,7 @@ class CalendarDay(models.Model):
 
 def calendar_day_changed(sender, instance, **kwargs) -> None:
     """A day was saved or deleted: its calendar has a new version (connected in `apps`)."""
-    BusinessCalendar.objects.filter(pk=instance.calendar_id).update(version=uuid.uuid4())
+    new_calendar_versions([instance.calendar_id], using=kwargs.get("using"))
 
 
 class Site(models.Model):

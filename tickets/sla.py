@@ -18,7 +18,8 @@ own closed days (`CalendarDay`, kind closed). Its own open days are worked with 
 whatever the weekday or holiday. The arithmetic runs on a `WorkingCalendar`, the calendar
 compiled in memory: the national dates come from the library once per year and process, the
 calendar's own days are read once per version of the calendar (every save of the calendar or
-of a day gives it a new version), so walking the days costs no query.
+of a day, and every queryset write of them, gives it a new version), so walking the days costs
+no query.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -40,6 +42,7 @@ from .models import (
     CalendarDayKind,
     Flow,
     Priority,
+    Site,
     SlaHours,
     SlaPolicy,
 )
@@ -212,18 +215,66 @@ def site_calendar(site_id: int | None) -> BusinessCalendar | None:
     return calendar
 
 
-def calendar_for(policy: SlaPolicy, site_id: int | None = None) -> WorkingCalendar | None:
-    """The hours a policy's minutes count on for a ticket of `site_id`; None means 24x7."""
+def calendar_for(
+    policy: SlaPolicy, site_id: int | None = None, site_calendars=None
+) -> WorkingCalendar | None:
+    """The hours a policy's minutes count on for a ticket of `site_id`; None means 24x7.
+    `site_calendars`: the sites' calendars already read (site id -> row), if any."""
     if policy.hours == SlaHours.CALENDAR and policy.calendar_id:
         return compiled(policy.calendar)
     if policy.hours == SlaHours.SITE:
+        if site_calendars is not None:
+            return compiled(site_calendars.get(site_id))
         return compiled(site_calendar(site_id))
     return None
 
 
-def ticket_calendar(ticket) -> WorkingCalendar | None:
-    """The hours the ticket's SLA counts on: its policy's, at its site."""
-    return calendar_for(policy_for(ticket.flow, ticket.priority), ticket.site_id)
+def ticket_calendar(ticket, *, read_for: datetime | None = None) -> WorkingCalendar | None:
+    """The hours the ticket's SLA counts on: its policy's, at its site.
+
+    `read_for`: the moment a page of tickets is shown at (the `now` it passes for every row).
+    The policies and the sites' calendars are then read once for all the calls that pass that
+    same object, two queries for the page however many tickets it shows; the calendars
+    themselves stay compiled per version (`compiled`).
+    """
+    if read_for is None:
+        return calendar_for(policy_for(ticket.flow, ticket.priority), ticket.site_id)
+    hours = _hours_read_for(read_for)
+    policy = hours.policies.get((ticket.flow, ticket.priority))
+    policy = policy or default_policy(ticket.flow, ticket.priority)
+    if policy.hours == SlaHours.SITE and hours.site_calendars is None:
+        hours.site_calendars = {
+            site.pk: site.calendar for site in Site.objects.select_related("calendar")
+        }
+    return calendar_for(policy, ticket.site_id, hours.site_calendars)
+
+
+@dataclass(eq=False)
+class _HoursRead:
+    """The policies (and, once a policy counts on them, the sites' calendars) as read for one
+    `now`; kept per thread for a few seconds at most, and only while that same object comes."""
+
+    now: datetime
+    read_at: float
+    policies: dict[tuple[str, int], SlaPolicy]
+    site_calendars: dict[int, BusinessCalendar | None] | None = None
+
+
+_hours = threading.local()
+HOURS_READ_SECONDS = 5.0
+
+
+def _hours_read_for(now: datetime) -> _HoursRead:
+    known = getattr(_hours, "read", None)
+    clock = monotonic()
+    if known is not None and known.now is now and clock - known.read_at < HOURS_READ_SECONDS:
+        return known
+    policies = {
+        (policy.flow, policy.priority): policy
+        for policy in SlaPolicy.objects.select_related("calendar")
+    }
+    _hours.read = _HoursRead(now=now, read_at=clock, policies=policies)
+    return _hours.read
 
 
 # --- The arithmetic ---------------------------------------------------------------------------
@@ -343,9 +394,17 @@ def apply_deadlines(ticket, start: datetime | None = None) -> None:
         ticket.warn_at = add_working_time(start, share, calendar)
 
 
-def at_risk_from(start: datetime, deadline: datetime) -> datetime:
-    """The moment the at-risk share of the (wall-clock) time from start to deadline is used up."""
-    return start + (deadline - start) * settings.TIER2_SLA_AT_RISK_SHARE
+def at_risk_from(
+    start: datetime, deadline: datetime, calendar: WorkingCalendar | None = None
+) -> datetime:
+    """The moment the at-risk share (`TIER2_SLA_AT_RISK_SHARE`) of the time from start to
+    deadline is used up: of its working time on `calendar`, as `warn_at` is for the resolve
+    target; on 24x7 (None), of the wall-clock time."""
+    share = settings.TIER2_SLA_AT_RISK_SHARE
+    if calendar is None:
+        return start + (deadline - start) * share
+    working = working_time_between(start, deadline, calendar)
+    return add_working_time(start, working * share, calendar)
 
 
 def escalation_due(flow: str, priority: int, start: datetime, *, site_id=None) -> datetime:

@@ -9,8 +9,9 @@ policy counts on (a night, a weekend or a holiday with Support costs nothing).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from django.db import transaction
 from django.db.models import Q
@@ -43,17 +44,51 @@ class RunningDeadline:
     kind: `claim` (waits in the queue for its first agent), `resolve` (held, being worked, or
     back in the queue after a first claim), `paused` (with Support: no clock runs), `closed`.
     at: when the running clock ends (None when paused or closed, or a deadline never computed).
-    left: for a paused ticket, the wall-clock time from the pause to its resolve-by.
-    status: `ok`, `at_risk` (past the stored at-risk time `warn_at`, where the at-risk share of
-    the resolve target's working time is used up; for the claim clock, which has no stored
-    at-risk time, the share of the wall-clock time from arrival to claim-by), `overdue` (the
-    deadline has passed), or `paused` / `closed`.
+    left: for a paused ticket, the working time from the pause to its resolve-by on the
+    calendar its policy counts on (24x7: the wall-clock time); negative if it was paused late.
+    status: `ok`, `at_risk` (the at-risk share of the running clock's working time is used up:
+    past the stored `warn_at` for the resolve clock; for the claim clock, which has no stored
+    at-risk time, the share of the working time from arrival to claim-by, on the same
+    calendar), `overdue` (the deadline has passed), or `paused` / `closed`.
+
+    `status` and `left` are worked out when first read, so a page that shows only `at` (the
+    dashboard's list) reads no calendar; the calendar is read once per `now` for a page of rows
+    that share it (`sla.ticket_calendar`).
     """
 
     kind: str
     at: datetime | None
-    status: str
-    left: timedelta | None = None
+    ticket: Ticket = field(repr=False, compare=False)
+    now: datetime = field(repr=False, compare=False)
+
+    @cached_property
+    def calendar(self) -> sla.WorkingCalendar | None:
+        return sla.ticket_calendar(self.ticket, read_for=self.now)
+
+    @cached_property
+    def status(self) -> str:
+        ticket, at, now = self.ticket, self.at, self.now
+        if self.kind in (PAUSED, CLOSED):
+            return self.kind
+        if at is None:
+            return OK
+        if at <= now:
+            return OVERDUE
+        if self.kind == RESOLVE and ticket.warn_at is not None:
+            # The at-risk time stored with the deadline, on its calendar: what the sweep marks by.
+            return AT_RISK if now >= ticket.warn_at else OK
+        if ticket.created_at and now >= sla.at_risk_from(ticket.created_at, at, self.calendar):
+            return AT_RISK
+        return OK
+
+    @cached_property
+    def left(self) -> timedelta | None:
+        paused, due = self.ticket.sla_paused_at, self.ticket.resolve_by
+        if self.kind != PAUSED or due is None:
+            return None
+        if due < paused:
+            return -sla.working_time_between(due, paused, self.calendar)
+        return sla.working_time_between(paused, due, self.calendar)
 
 
 def running_deadline_of(ticket: Ticket, now: datetime | None = None) -> RunningDeadline:
@@ -62,30 +97,18 @@ def running_deadline_of(ticket: Ticket, now: datetime | None = None) -> RunningD
 
     Its SQL twin is `models.running_deadline()` (the queues sort on it and the indexes hold
     it); the two say the same thing. The sweep breaches on the same clocks: claim-by only while
-    the ticket waits in `new`, resolve-by otherwise, nothing while paused.
+    the ticket waits in `new`, resolve-by otherwise, nothing while paused. A page of tickets
+    passes one `now` for all its rows, so their calendars are read once.
     """
     if ticket.closed_at is not None:
-        return RunningDeadline(CLOSED, None, CLOSED)
-    if ticket.sla_paused_at is not None:
-        left = ticket.resolve_by - ticket.sla_paused_at if ticket.resolve_by else None
-        return RunningDeadline(PAUSED, None, PAUSED, left=left)
-    if ticket.awaiting_agent and ticket.state == "new":
+        kind, at = CLOSED, None
+    elif ticket.sla_paused_at is not None:
+        kind, at = PAUSED, None
+    elif ticket.awaiting_agent and ticket.state == "new":
         kind, at = CLAIM, ticket.claim_by
     else:
         kind, at = RESOLVE, ticket.resolve_by
-    now = now or timezone.now()
-    if at is None:
-        status = OK
-    elif at <= now:
-        status = OVERDUE
-    elif kind == RESOLVE and ticket.warn_at is not None:
-        # The at-risk time stored with the deadline, on its calendar: what the sweep marks by.
-        status = AT_RISK if now >= ticket.warn_at else OK
-    elif ticket.created_at and now >= sla.at_risk_from(ticket.created_at, at):
-        status = AT_RISK
-    else:
-        status = OK
-    return RunningDeadline(kind, at, status)
+    return RunningDeadline(kind, at, ticket, now or timezone.now())
 
 
 def change_priority(*, ticket_id: int, priority: int, actor, note: str = "") -> FlowTicket:
