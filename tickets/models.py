@@ -1189,6 +1189,12 @@ class CustomerMessage(models.Model):
                 name="message_awaiting_receipt",
             ),
             models.Index(fields=["incident", "event"], name="message_incident_event"),
+            # Receipts pushed by a gateway find their messages by the gateway's id.
+            models.Index(
+                fields=["channel", "provider_id"],
+                condition=~Q(provider_id=""),
+                name="message_provider_id",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -476,6 +476,9 @@ TIER2_API_RATES = {
     "token": os.environ.get("TIER2_API_RATE_TOKEN", "").strip() or "10/min",
     # Each TMF621 client (a user: a system client or a person) has a budget of its own.
     "tmf": os.environ.get("TIER2_API_RATE_TMF", "").strip() or "1200/min",
+    # The message gateways' receipt webhooks, per calling address (a broadcast's receipts come
+    # in bursts; a gateway answered 429 sends again later, and the sweep asks meanwhile).
+    "receipts": os.environ.get("TIER2_API_RATE_RECEIPTS", "").strip() or "3000/min",
 }
 
 
@@ -656,6 +659,25 @@ TIER2_MESSAGE_BATCH = env_int("TIER2_MESSAGE_BATCH", 500)
 TIER2_MESSAGE_RECEIPT_HOURS = env_int("TIER2_MESSAGE_RECEIPT_HOURS", 48)
 TIER2_MESSAGE_SWEEP_SECONDS = env_int("TIER2_MESSAGE_SWEEP_SECONDS", 60)
 TIER2_SMS_SENDER_ID = os.environ.get("TIER2_SMS_SENDER_ID", "").strip() or "IndiHome"
+# Receipts pushed by the gateways (webhooks): the secret each gateway shares with the console to
+# sign its calls (HMAC-SHA256 of the body). Empty: that gateway's webhook is off (403) and its
+# receipts are only asked for by the sweep. 32+ characters, not the example's, one per gateway.
+TIER2_SMS_WEBHOOK_SECRET = os.environ.get("TIER2_SMS_WEBHOOK_SECRET", "").strip()
+TIER2_WHATSAPP_WEBHOOK_SECRET = os.environ.get("TIER2_WHATSAPP_WEBHOOK_SECRET", "").strip()
+for _name, _secret in (
+    ("TIER2_SMS_WEBHOOK_SECRET", TIER2_SMS_WEBHOOK_SECRET),
+    ("TIER2_WHATSAPP_WEBHOOK_SECRET", TIER2_WHATSAPP_WEBHOOK_SECRET),
+):
+    if _secret and (len(_secret) < 32 or EXAMPLE_SECRET_MARKER in _secret.lower()):
+        raise ImproperlyConfigured(
+            f"{_name} must be a random secret of 32 or more characters (or empty: no webhook): "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+if TIER2_SMS_WEBHOOK_SECRET and TIER2_SMS_WEBHOOK_SECRET == TIER2_WHATSAPP_WEBHOOK_SECRET:
+    raise ImproperlyConfigured(
+        "TIER2_SMS_WEBHOOK_SECRET and TIER2_WHATSAPP_WEBHOOK_SECRET must differ: a gateway's "
+        "signature must not pass at the other's webhook."
+    )
 
 # --- Integrations (stub adapters; see docs/adapters.md) --------------------------------------
 TIER2_ADAPTER_APPS = (

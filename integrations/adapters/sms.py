@@ -16,12 +16,16 @@ charges each one. How many a text takes depends on its characters:
   Multilingual Plane (most emoji) counts as two, as UTF-16 writes it.
 
 The gateway refuses a text longer than :data:`MAX_SEGMENTS` parts.
+
+Besides answering `delivery_status`, the gateway pushes its receipts to the console, signed
+(`integrations.adapters.receipts`; the stub builds such calls: `SmsGatewayStub.signed_receipts`).
 """
 
 from __future__ import annotations
 
 import abc
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,6 +37,7 @@ from .base import (
     require_mobile_number,
     require_text,
 )
+from .receipts import DeliveryReceipt, SignedReceipts, sign_receipts
 
 MAX_SEGMENTS = 6
 # The sender id the customer sees: up to 11 letters, digits or spaces (GSM's limit).
@@ -133,6 +138,30 @@ class SmsGatewayStub(Stub, SmsGatewayAdapter):
     def delivery_status(self, *, message_id: str) -> SmsStatus:
         self._call("delivery_status")
         require_text("message_id", message_id)
+        return self._settled(message_id)
+
+    def signed_receipts(
+        self, *, message_ids: Iterable[str], secret: str, at: datetime | None = None
+    ) -> SignedReceipts:
+        """The receipts this gateway pushes for messages it sent (what `delivery_status`
+        answers: delivered, or failed with the operator's reason), as one call's body signed
+        with the webhook's shared `secret`. `at`: their time (default: when each was sent).
+        Not an operation of the interface: the gateway calls the console, not the reverse."""
+        settled = [self._settled(message_id) for message_id in message_ids]
+        return sign_receipts(
+            [
+                DeliveryReceipt(
+                    message_id=status.message_id,
+                    status=status.status,
+                    at=at or status.updated_at,
+                    error=status.error,
+                )
+                for status in settled
+            ],
+            secret=secret,
+        )
+
+    def _settled(self, message_id: str) -> SmsStatus:
         sent = self.effects.configured_answer(self.app, message_id)
         if not sent:
             raise AdapterRejected(f"unknown message id {message_id!r}: no such SMS was sent")

@@ -9,7 +9,8 @@ its *parameters* (the ticket number, a visit time). A template named here is sen
 WhatsApp refuses a parameter longer than 1024 characters, or holding a newline, a tab or more
 than four spaces in a row. The number is written as for SMS: E.164 without the "+"
 (``6281234567890``). After sending, WhatsApp reports the message sent, delivered (on the phone),
-read (opened), or failed.
+read (opened), or failed, and pushes each of these receipts to the console, signed
+(`integrations.adapters.receipts`; the stub builds such calls: `WhatsAppStub.signed_receipts`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .base import (
     require_mobile_number,
     require_text,
 )
+from .receipts import DeliveryReceipt, SignedReceipts, sign_receipts
 
 # A template's name as WhatsApp registers it: lower-case letters, digits and underscores.
 TEMPLATE_NAME_RE = re.compile(r"[a-z0-9_]{1,512}")
@@ -175,6 +177,32 @@ class WhatsAppStub(Stub, WhatsAppAdapter):
     def message_status(self, *, message_id: str) -> WaStatus:
         self._call("message_status")
         require_text("message_id", message_id)
+        return self._settled(message_id)
+
+    def signed_receipts(
+        self, *, message_ids: Iterable[str], secret: str, at: datetime | None = None
+    ) -> SignedReceipts:
+        """The receipts WhatsApp pushes for messages this stub sent, in the order it sends
+        them: `sent`, then `delivered` and `read` as far as the message got (what
+        `message_status` answers), or `sent` and `failed` with the reason; one call's body,
+        signed with the webhook's shared `secret`. `at`: their time (default: when each was
+        sent). Not an operation of the interface: WhatsApp calls the console, not the reverse."""
+        receipts = []
+        for message_id in message_ids:
+            status = self._settled(message_id)
+            steps = {"read": ("sent", "delivered", "read"), "delivered": ("sent", "delivered")}
+            for step in steps.get(status.status, ("sent", status.status)):
+                receipts.append(
+                    DeliveryReceipt(
+                        message_id=message_id,
+                        status=step,
+                        at=at or status.updated_at,
+                        error=status.error if step == "failed" else "",
+                    )
+                )
+        return sign_receipts(receipts, secret=secret)
+
+    def _settled(self, message_id: str) -> WaStatus:
         sent = self.effects.configured_answer(self.app, message_id)
         if not sent:
             raise AdapterRejected(

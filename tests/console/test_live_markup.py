@@ -75,6 +75,20 @@ def test_the_workspace_watches_its_ticket_and_guards_its_forms(agent_client, age
     assert people_in(page, f'data-presence-ticket="{ticket.pk}"')[0]["user"] == other_agent.pk
 
 
+def test_a_customer_messages_status_refreshes_the_timeline_alone(agent_client, agent):
+    ticket = taken(nossa_ticket(), agent)
+
+    page = agent_client.get(f"/tickets/{ticket.pk}/").content.decode()
+
+    # docs/live.md: a `customer_message` change concerns the timeline only
+    for region in ("ws-head", "ws-notice", "ws-sop", "ws-escalation", "ws-actions", "ws-forms"):
+        start = page.index(f'id="{region}"')
+        skip = page[start : page.index(">", start)].split('data-live-skip="')[1].split('"')[0]
+        assert "customer_message" in skip.split(), region
+    timeline = page[page.index('id="ws-timeline"') :]
+    assert "data-live-skip" not in timeline[: timeline.index(">")]
+
+
 def test_the_dashboard_declares_its_live_regions(client):
     client.force_login(factories.user("Supervisor", username="sup.markup"))
 

@@ -8,7 +8,7 @@ request means (may this user do it, is the ticket in the right state) is the ser
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from functools import lru_cache
 
 import holidays
@@ -21,6 +21,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import UniqueTogetherValidator
 
+from integrations.adapters.sms import SMS_STATUSES
+from integrations.adapters.whatsapp import MESSAGE_STATUSES
 from integrations.models import AdapterCall
 
 from .. import roles, sla
@@ -1258,3 +1260,56 @@ class MessagePreferencesSerializer(serializers.ModelSerializer):
             "quiet_until",
         ]  # fmt: skip
         read_only_fields = ["id"]
+
+
+# --- Receipts pushed by the message gateways (tickets/api/receipts.py) ------------------------
+MAX_RECEIPTS = 1000  # receipts in one call
+
+
+class _ReceiptSerializer(serializers.Serializer):
+    message_id = serializers.CharField(
+        max_length=64, help_text=_("The id the gateway gave the message when it took it.")
+    )
+    at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default_timezone=UTC,
+        help_text=_(
+            "When the status was set (ISO 8601; a time without an offset is UTC). Absent: when "
+            "the console received it. A time in the future is taken as now."
+        ),
+    )
+    error = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=1024,
+        help_text=_("Why the message failed, as the gateway says (the first 255 are kept)."),
+    )
+
+
+class SmsReceiptSerializer(_ReceiptSerializer):
+    status = serializers.ChoiceField(
+        choices=SMS_STATUSES, help_text=_("The SMS gateway's status of the message.")
+    )
+
+
+class WhatsAppReceiptSerializer(_ReceiptSerializer):
+    status = serializers.ChoiceField(
+        choices=MESSAGE_STATUSES, help_text=_("WhatsApp's status of the message.")
+    )
+
+
+class SmsReceiptsSerializer(serializers.Serializer):
+    receipts = SmsReceiptSerializer(many=True, allow_empty=False, max_length=MAX_RECEIPTS)
+
+
+class WhatsAppReceiptsSerializer(serializers.Serializer):
+    receipts = WhatsAppReceiptSerializer(many=True, allow_empty=False, max_length=MAX_RECEIPTS)
+
+
+class ReceiptsRecordedSerializer(serializers.Serializer):
+    received = serializers.IntegerField(help_text=_("Receipts in the call."))
+    changed = serializers.IntegerField(help_text=_("Of them, those that moved a message's status."))
+    unknown = serializers.IntegerField(
+        help_text=_("Of them, those naming a message id the console does not know (ignored).")
+    )

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from . import views
+from .receipts import SmsReceiptsView, WhatsAppReceiptsView
 from .root import ApiRootView
 
 
@@ -43,6 +44,9 @@ urlpatterns = [
         name="api-root",
     ),
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    # Called by the message gateways, not by users (tickets/api/receipts.py).
+    path("hooks/sms/receipts/", SmsReceiptsView.as_view(), name="api-sms-receipts"),
+    path("hooks/whatsapp/receipts/", WhatsAppReceiptsView.as_view(), name="api-whatsapp-receipts"),
     path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),

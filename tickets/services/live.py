@@ -5,9 +5,11 @@ there becomes a small message of ids and codes, never personal data (no names of
 phone numbers, no summaries), sent after the change's transaction commits to the channel-layer
 groups whose sockets may hear of it. Each page then re-fetches what it shows through the normal
 views, so every user sees only what their role may. The services also call this module where
-they write a `Notification` (`notify`, `users_notified`) and where a gamas incident moves
-(`incident_changed`). The protocol, the groups and who may join them are in docs/live.md; who
-may watch what is decided in one place, `selectors.live_watch`.
+they write a `Notification` (`notify`, `users_notified`), where a gamas incident moves
+(`incident_changed`), and where what a ticket's page shows changes without the ticket changing
+(`ticket_page_changed`: a customer message's status, for the ticket's own tabs only). The
+protocol, the groups and who may join them are in docs/live.md; who may watch what is decided
+in one place, `selectors.live_watch`.
 
 After commit, once per transaction: what a transaction announces is collected in one buffer
 (`_Pending`), registered as the transaction's one on-commit callback where it announces its
@@ -43,11 +45,13 @@ import threading
 import uuid
 import weakref
 from collections.abc import Iterable
+from datetime import datetime
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from ..models import GamasIncident, Notification, Site, Ticket
 from . import events
@@ -107,6 +111,25 @@ def site_code(ticket: Ticket) -> str:
 
 
 # --- What the services call --------------------------------------------------------------------
+def ticket_message(
+    *,
+    ticket_id: int,
+    site: str,
+    flow: str,
+    state: str,
+    from_state: str,
+    kind: str,
+    awaiting_agent: bool,
+    at: datetime,
+) -> dict:
+    """The `ticket` message (docs/live.md): ids and codes only."""
+    return {
+        "type": "ticket", "id": ticket_id, "site": site, "flow": flow, "state": state,
+        "from_state": from_state, "kind": kind, "awaiting_agent": awaiting_agent,
+        "at": at.isoformat(),
+    }  # fmt: skip
+
+
 class LiveUpdates:
     """The consumer of ticket changes that sends the `ticket` messages (and, for a gamas child,
     its incident's progress)."""
@@ -116,17 +139,11 @@ class LiveUpdates:
 
     def handle(self, change: events.TicketChange) -> None:
         ticket = change.ticket
-        message = {
-            "type": "ticket",
-            "id": ticket.pk,
-            "site": site_code(ticket),
-            "flow": ticket.flow,
-            "state": change.to_state,
-            "from_state": change.from_state,
-            "kind": change.kind,
-            "awaiting_agent": ticket.awaiting_agent,
-            "at": change.at.isoformat(),
-        }
+        message = ticket_message(
+            ticket_id=ticket.pk, site=site_code(ticket), flow=ticket.flow, state=change.to_state,
+            from_state=change.from_state, kind=change.kind,
+            awaiting_agent=ticket.awaiting_agent, at=change.at,
+        )  # fmt: skip
         incident = ticket.gamas_incident_id
         _collect(tickets=[message], incidents=[incident] if incident else ())
 
@@ -152,6 +169,21 @@ def users_notified(rows: Iterable[Notification]) -> list[Notification]:
     if found and _reachable():
         _collect(notifications=found)
     return rows
+
+
+# What a ticket's page shows besides the ticket itself changed: a customer message's status.
+CUSTOMER_MESSAGE = "customer_message"
+
+
+def ticket_page_changed(ticket_id: int, *, kind: str) -> None:
+    """Something the ticket's page shows changed, not the ticket itself (a customer message was
+    queued, sent, delivered, read, failed, held or released): a `ticket` message of `kind` to
+    the ticket's own group only, after commit, once per ticket and transaction. Queues, the
+    dashboard and the TMF621 subscribers have nothing new to show, so this is not a change of
+    `services.events`. The ticket is read after commit (its state then), and only when a
+    socket could hear of it."""
+    if _reachable():
+        _collect(pages={ticket_id: (kind, timezone.now())})
 
 
 def incident_changed(incident_id: int) -> None:
@@ -186,6 +218,7 @@ class _Pending:
         self.tickets: list[dict] = []
         self.incidents: dict[int, None] = {}  # ordered set
         self.notifications: list[tuple[int, int, str]] = []  # (user, notification, kind)
+        self.pages: dict[int, tuple[str, datetime]] = {}  # ticket -> (kind, at): its page only
         self.sent = False
 
     def __call__(self) -> None:
@@ -216,12 +249,13 @@ def _pending() -> _Pending | None:
     return pending
 
 
-def _collect(*, tickets=(), incidents=(), notifications=()) -> None:
+def _collect(*, tickets=(), incidents=(), notifications=(), pages=None) -> None:
     pending = _pending()
     batch = pending if pending is not None else _Pending()
     batch.tickets.extend(tickets)
     batch.incidents.update(dict.fromkeys(incidents))
     batch.notifications.extend(notifications)
+    batch.pages.update(pages or {})
     if pending is None:  # autocommit: the change is committed already
         _send(batch)
 
@@ -250,10 +284,36 @@ def _messages(batch: _Pending) -> list[tuple[str, dict]]:
     for site, flow in sorted(bulk):
         changed = {"type": "queue", "site": site, "flow": flow}
         sends += [(queue_group(site, flow), changed), (ALL_QUEUES, changed)]
+    if batch.pages:
+        sends += _page_messages(batch.pages, told={message["id"] for message in batch.tickets})
     if batch.incidents:
         sends += _incident_messages(list(batch.incidents))
     if batch.notifications:
         sends += _notification_messages(batch.notifications)
+    return sends
+
+
+def _page_messages(pages: dict[int, tuple[str, datetime]], told: set[int]):
+    """One `ticket` message to each ticket's own group, but for a ticket whose page is told of a
+    change of the same transaction already (it fetches its regions again anyway)."""
+    ids = [pk for pk in pages if pk not in told]
+    if not ids:
+        return []
+    rows = Ticket.objects.filter(pk__in=ids).values_list(
+        "pk", "site__code", "flow", "state", "awaiting_agent"
+    )
+    found = {row[0]: row[1:] for row in rows}
+    sends = []
+    for pk in ids:
+        if pk not in found:
+            continue
+        site, flow, state, awaiting_agent = found[pk]
+        kind, at = pages[pk]
+        message = ticket_message(
+            ticket_id=pk, site=site, flow=flow, state=state, from_state=state, kind=kind,
+            awaiting_agent=awaiting_agent, at=at,
+        )  # fmt: skip
+        sends.append((ticket_group(pk), message))
     return sends
 
 

@@ -15,8 +15,13 @@
   exactly-once guarantees of every external call hold for it.
 - **The customer's wishes**: opted out, nothing is sent (the row says why); inside quiet hours
   or past the rate limit the message is held and released by the sweep (`release_held`).
-- **Receipts**: `poll_receipts` asks the gateways how sent messages fared (delivered, read,
-  failed) and records it; the ticket's timeline shows every message with its status.
+- **Receipts**: the gateways push them (`record_receipts`, their signed webhooks) and
+  `poll_receipts` asks for those still missing; both apply each one with `apply_receipt`,
+  which only moves a status forward. The ticket's timeline shows every message with its
+  status, updated on open pages as it changes (`live.ticket_page_changed`).
+- **SMS length**: a template must fit in the gateway's parts with every placeholder at its
+  longest (`longest_values`); a value that still makes a message too long (a name outside the
+  SMS alphabet) is cut with "..." (`fit_sms`).
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from __future__ import annotations
 import logging
 import re
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from celery import current_app
@@ -40,12 +47,14 @@ from kombu.exceptions import OperationalError
 from integrations import outbox
 from integrations.adapters import AdapterError, get_adapter
 from integrations.adapters.base import MOBILE_NUMBER_RE
-from integrations.adapters.sms import MAX_SEGMENTS, sms_segments
+from integrations.adapters.receipts import DeliveryReceipt
+from integrations.adapters.sms import GSM7_BASIC, GSM7_EXTENSION, MAX_SEGMENTS, sms_segments
 
 from .. import roles
 from ..exceptions import InvalidInput, TransitionForbidden
 from ..flows.gamas import incident_managers
 from ..models import (
+    AreaLevel,
     Broadcast,
     Customer,
     CustomerMessage,
@@ -56,7 +65,9 @@ from ..models import (
     MessageLanguage,
     MessageStatus,
     MessageTemplate,
+    Service,
     Ticket,
+    TimeZone,
     zone_short_name,
 )
 from . import live
@@ -135,12 +146,40 @@ def _text_errors(event: str, text: str, channel: str) -> list[str]:
                 "allowed": ", ".join("{" + name + "}" for name in allowed),
             }
         )
-    if channel == MessageChannel.SMS and sms_segments(text) > MAX_SEGMENTS:
-        errors.append(
-            _("The gateway sends at most %(max)d SMS parts; this text needs %(count)d.")
-            % {"max": MAX_SEGMENTS, "count": sms_segments(text)}
-        )
+    if channel == MessageChannel.SMS and not unknown:
+        errors += _sms_length_errors(text, names)
     return errors
+
+
+def _sms_length_errors(text: str, names: list[str]) -> list[str]:
+    """The text filled in with every placeholder at its longest possible value must fit in the
+    gateway's parts: a long customer name cannot push a saved template over the limit."""
+    count = sms_segments(text.format_map(longest_values()))
+    if count <= MAX_SEGMENTS:
+        return []
+    if names:
+        problem = _(
+            "The gateway sends at most %(max)d SMS parts; with its placeholders at their longest "
+            "(%(names)s: as long as their fields allow), this text needs %(count)d."
+        ) % {
+            "max": MAX_SEGMENTS,
+            "count": count,
+            "names": ", ".join("{" + name + "}" for name in dict.fromkeys(names)),
+        }
+    else:
+        problem = _("The gateway sends at most %(max)d SMS parts; this text needs %(count)d.") % {
+            "max": MAX_SEGMENTS,
+            "count": count,
+        }
+    outside = next(
+        (char for char in text if char not in GSM7_BASIC and char not in GSM7_EXTENSION), None
+    )
+    if outside is not None:
+        problem += " " + _(
+            "It has characters outside the SMS alphabet (GSM-7), such as %(char)s, so each part "
+            "holds 67 characters instead of 153."
+        ) % {"char": repr(outside)}
+    return [problem]
 
 
 TEMPLATE_FIELDS = ("event", "flow", "channel", "text_id", "text_en", "whatsapp_name", "active")
@@ -374,11 +413,95 @@ def render(template: MessageTemplate, language: str, values: dict) -> Rendered:
         template.text_id
     )  # fmt: skip
     names = placeholders_in(text)
+    filled = {name: str(values.get(name, "")) for name in names}
+    if template.channel == MessageChannel.SMS:
+        filled = fit_sms(text, filled)
     return Rendered(
-        text=text.format_map({name: values.get(name, "") for name in names}),
+        text=text.format_map(filled),
         # WhatsApp refuses an empty parameter: a value the ticket lacks is sent as "-".
-        parameters=[str(values.get(name, "")) or "-" for name in names],
+        parameters=[filled[name] or "-" for name in names],
     )
+
+
+# --- SMS length after filling in --------------------------------------------------------------
+# Values written by people, which may be cut to make an SMS fit; every other value (numbers,
+# times, the area's code) is an identifier the customer needs whole, and is never cut.
+FREE_TEXT = ("customer_name", "incident_title")
+# Where a value was cut. Three dots, not "…": that character is outside GSM-7, and one of them
+# would turn the whole SMS into UCS-2, 67 characters a part instead of 153.
+SHORTENED = "..."
+_LARGEST_ID = 2**63 - 1  # a BigAutoField's: the longest ticket and incident numbers
+
+
+@lru_cache(maxsize=1)
+def longest_values() -> dict[str, str]:
+    """The longest value each placeholder can take: the model field it is filled from at its
+    max_length, or its longest written form (numbers of the largest id, the longest date in
+    either language). Written in GSM-7's letters, one place each, so a text is counted in the
+    alphabet its own characters need."""
+
+    def longest(model, field: str, char: str = "x") -> str:
+        return char * model._meta.get_field(field).max_length
+
+    number = Ticket(pk=_LARGEST_ID).number
+    return {
+        "customer_name": longest(Customer, "name"),
+        "service_number": longest(Service, "service_number", "0"),
+        "ticket_number": number,
+        "previous_ticket_number": number,
+        "expected_time": _longest_expected_time(),
+        "incident_number": GamasIncident(pk=_LARGEST_ID).number,
+        "incident_title": longest(GamasIncident, "title"),
+        "area": "X" * max(map(len, AreaLevel.values)) + " " + longest(GamasIncident, "area_code"),
+    }
+
+
+def _longest_expected_time() -> str:
+    """`expected_time` as `_values` writes it, at its longest over the months, the languages
+    and the time zones (`28 Agu 2026 23:59 WITA`)."""
+    written = []
+    for language, _name in settings.LANGUAGES:
+        with override(language):
+            written += [
+                formats.date_format(datetime(2026, month, 28, 23, 59), "j M Y H:i")
+                for month in range(1, 13)
+            ]
+    zone = max((zone_short_name(key) for key in TimeZone.values), key=len)
+    return max(written, key=len) + " " + zone
+
+
+def fit_sms(text: str, values: dict[str, str]) -> dict[str, str]:
+    """`values` with the free-text ones (`FREE_TEXT`) cut, the longest first, each ending in
+    "...", as little as makes `text` filled with them fit in the gateway's parts: each keeps
+    its first `keep` characters, the largest `keep` that fits.
+
+    A saved template fits with every value at its longest in GSM-7, so this cuts only when a
+    value turns the SMS into UCS-2 (a name with a character outside GSM-7, an emoji) or takes
+    two places a character. Unchanged when it fits already, or when even cut to "..." it would
+    not: the gateway then refuses it and the message ends failed, with the gateway's reason.
+    """
+
+    def fits(candidate: dict[str, str]) -> bool:
+        return sms_segments(text.format_map(candidate)) <= MAX_SEGMENTS
+
+    free = [name for name in FREE_TEXT if len(values.get(name, "")) > len(SHORTENED)]
+    if not free or fits(values):
+        return values
+
+    def cut(keep: int) -> dict[str, str]:
+        return {**values, **{name: _shorten(values[name], keep) for name in free}}
+
+    if not fits(cut(0)):
+        return values
+    low, high = 0, max(len(values[name]) for name in free) - 1
+    while low < high:  # `low` always fits
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(cut(middle)) else (low, middle - 1)
+    return cut(low)
+
+
+def _shorten(value: str, keep: int) -> str:
+    return value if len(value) <= keep else value[:keep].rstrip() + SHORTENED
 
 
 def write_message(
@@ -421,6 +544,7 @@ def write_message(
         return None
     if message.status == MessageStatus.HELD:
         _queue_or_hold(message, zone)
+    _shown(message)
     return message
 
 
@@ -486,9 +610,10 @@ def release_held(*, now: datetime | None = None, batch: int | None = None) -> in
             if message.customer.messages_opt_out:
                 message.status, message.reason = MessageStatus.SKIPPED, "opted_out"
                 message.save(update_fields=["status", "reason"])
-                continue
-            _queue_or_hold(message, _local_time_zone(message.ticket), now)
-            queued += message.status == MessageStatus.QUEUED
+            else:
+                _queue_or_hold(message, _local_time_zone(message.ticket), now)
+                queued += message.status == MessageStatus.QUEUED
+            _shown(message)
     return queued
 
 
@@ -692,6 +817,12 @@ def _advance(message: CustomerMessage, status: str, at: datetime, error: str = "
     return changed
 
 
+def _shown(message: CustomerMessage) -> None:
+    """The message's ticket page shows its status: its open tabs fetch it again after commit."""
+    if message.ticket_id is not None:
+        live.ticket_page_changed(message.ticket_id, kind=live.CUSTOMER_MESSAGE)
+
+
 def record_send_outcome(*, call) -> None:
     """The outbox finished a message's call (inside the transaction that records it)."""
     if call.app not in MessageChannel.values:
@@ -706,11 +837,15 @@ def record_send_outcome(*, call) -> None:
     else:
         changed = _advance(message, MessageStatus.FAILED, at, call.error)
     message.save(update_fields=changed)
+    _shown(message)
 
 
 def poll_receipts(*, now: datetime | None = None, batch: int | None = None) -> int:
     """Ask the gateways about messages sent recently and still waiting for a final receipt;
-    returns how many changed. A gateway that cannot answer now is asked again next time."""
+    returns how many changed. A gateway that cannot answer now is asked again next time.
+
+    The fallback of the gateways' webhooks (`record_receipts`): a receipt pushed while the
+    console was down, refused, or ahead of the send's own outcome is asked for here."""
     now = now or timezone.now()
     batch = batch or settings.TIER2_MESSAGE_BATCH
     since = now - timedelta(hours=settings.TIER2_MESSAGE_RECEIPT_HOURS)
@@ -748,20 +883,74 @@ _RECEIPT_STATUSES = {
 }
 
 
+def apply_receipt(message: CustomerMessage, *, status: str, at: datetime, error: str = "") -> bool:
+    """Apply one gateway receipt (the gateway's status word) to a message whose row the caller
+    has locked; whether its status moved. The one place a receipt is applied, for the poll and
+    the webhooks alike: a status only moves forward (`_advance`: a duplicate or a late
+    "delivered" after "read" changes nothing, "failed" is final), and a move is saved and shown
+    on the ticket's open pages."""
+    mapped = _RECEIPT_STATUSES.get(status)
+    if mapped is None:
+        return False
+    changed = _advance(message, mapped, at, error)
+    if not changed:
+        return False
+    message.save(update_fields=changed)
+    _shown(message)
+    return True
+
+
 def record_receipt(*, message_id: int, status: str, error: str = "", at=None) -> int:
-    """Record a gateway's receipt; 1 if the message's status moved, else 0."""
-    status = _RECEIPT_STATUSES.get(status)
-    if status is None:
-        return 0
+    """Record a gateway's receipt of one message, by its row id (the poll); 1 if the message's
+    status moved, else 0."""
     with transaction.atomic():
         message = CustomerMessage.objects.select_for_update().filter(pk=message_id).first()
         if message is None:
             return 0
-        changed = _advance(message, status, at or timezone.now(), error)
-        if not changed:
-            return 0
-        message.save(update_fields=changed)
-        return 1
+        return int(apply_receipt(message, status=status, at=at or timezone.now(), error=error))
+
+
+@dataclass(frozen=True)
+class ReceiptsRecorded:
+    received: int  # receipts in the call
+    changed: int  # of them, those that moved a message's status
+    unknown: int  # of them, those naming a message id no message of the channel has
+
+
+def record_receipts(*, channel: str, receipts: Sequence[DeliveryReceipt]) -> ReceiptsRecorded:
+    """Receipts a gateway pushed (its webhook), naming its own message ids, applied in one
+    transaction in the order given. A receipt's time in the future is taken as now.
+
+    An id no message of the channel has is logged and ignored, so the gateway does not send it
+    again and again: another system's message, or one whose send this console has not recorded
+    yet (the receipt outran the send's answer); the poll asks for that one later."""
+    if channel not in MessageChannel.values:
+        raise ValueError(f"no such channel: {channel!r}")
+    now = timezone.now()
+    changed, unknown = 0, []
+    with transaction.atomic():
+        rows = (
+            CustomerMessage.objects.select_for_update()
+            .filter(channel=channel, provider_id__in={receipt.message_id for receipt in receipts})
+            .order_by("pk")  # rows locked in one order: two calls at once cannot deadlock
+        )
+        by_id: dict[str, list[CustomerMessage]] = {}
+        for message in rows:
+            by_id.setdefault(message.provider_id, []).append(message)
+        for receipt in receipts:
+            found = by_id.get(receipt.message_id)
+            if not found:
+                unknown.append(receipt.message_id)
+                continue
+            at = min(receipt.at or now, now)
+            for message in found:
+                changed += apply_receipt(message, status=receipt.status, at=at, error=receipt.error)
+    if unknown:
+        log.info(
+            "%s receipts of %d unknown message ids ignored: %s",
+            channel, len(unknown), ", ".join(sorted(set(unknown))[:10]),
+        )  # fmt: skip
+    return ReceiptsRecorded(received=len(receipts), changed=changed, unknown=len(unknown))
 
 
 # --- The customer's wishes --------------------------------------------------------------------
