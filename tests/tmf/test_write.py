@@ -477,6 +477,26 @@ def test_supervisors_admins_and_system_clients_may_create(role, expected):
     assert Ticket.objects.count() == (1 if expected == 201 else 0)
 
 
+def test_a_scoped_client_creates_only_tickets_of_its_scope_and_nothing_else_is_written():
+    partner = factories.user("System", username="partner.mlg", site_code="MLG")
+    # Sites take lines by the last digit of the number, the sites in code order (MLG, PST):
+    # ...91 is odd, so Pusat's; ...92 even, so Malang's.
+    before = rows()
+    refused = post(partner, new_ticket())  # NEW_LINE, 131100099991: Pusat
+    assert refused.status_code == 403, refused.json()
+    assert refused.json()["@type"] == "Error"
+    assert "Siti" not in refused.content.decode()
+    assert rows() == before  # neither the ticket nor the line nor the customer
+
+    mine = new_ticket(
+        relatedEntity=[{"@type": "RelatedEntity", "role": "service",
+                        "entity": {"@type": "EntityRef", "id": "131100099992"}}],
+    )  # fmt: skip
+    created = post(partner, mine)
+    assert created.status_code == 201, created.json()
+    assert Ticket.objects.get(pk=created.json()["id"]).site.code == "MLG"
+
+
 def test_an_anonymous_post_is_401():
     response = post(None, new_ticket())
     assert response.status_code == 401

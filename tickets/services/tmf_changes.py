@@ -337,7 +337,8 @@ def create_trouble_ticket(*, actor, data) -> tuple[FlowTicket, bool]:
 
     Returns (ticket, created); the same external identifier again gives the ticket it made
     first and changes nothing. Raises TransitionForbidden (not a supervisor, admin or system
-    client; or the identifier's ticket is outside a scoped client's view), InvalidInput."""
+    client; or the identifier's ticket, or the ticket the report would make, is outside a
+    scoped client's view: nothing is written), InvalidInput."""
     if not (roles.is_supervisor(actor) or roles.is_system(actor)):
         raise TransitionForbidden(
             _("Only supervisors, admins and system clients may create trouble tickets.")
@@ -345,12 +346,17 @@ def create_trouble_ticket(*, actor, data) -> tuple[FlowTicket, bool]:
     report = _read_report(data, actor)
     with transaction.atomic():
         ticket, created = _receive(report, actor)
+        outside = roles.is_system(actor) and not roles.system_may_see(actor, ticket)
         if not created:
-            if roles.is_system(actor) and not roles.system_may_see(actor, ticket):
+            if outside:
                 raise TransitionForbidden(
                     _("This external identifier belongs to a ticket outside your scope.")
                 )
             return ticket, False
+        if outside:  # raised inside the transaction: the ticket and its line are not kept
+            raise TransitionForbidden(
+                _("This line's tickets are worked outside your scope (another site or flow).")
+            )
         for text in report.notes:
             add_note(ticket_id=ticket.pk, author=actor, text=text)
     return ticket, True
