@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Exists, OuterRef
 
-from .models import AgentProfile, Role
+from .models import AgentProfile, Flow, Role, Ticket
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Role.AGENT: ("work_ticket",),
@@ -59,6 +59,39 @@ def works_flow(user, flow: str) -> bool:
 def site_code_of(user) -> str | None:
     profile = profile_of(user)
     return profile.site.code if profile and profile.site_id else None
+
+
+def flows_at(flows, site_code: str) -> list[str]:
+    """Of `flows` (an agent profile's list), those whose tickets an agent takes at the site of
+    `site_code`: every flow named, except C4 Caring away from its site (SOP 8.4)."""
+    c4_here = site_code == settings.TIER2_C4_CARING_SITE
+    return [
+        flow for flow in flows or () if flow in Flow.values and (c4_here or flow != Flow.C4_CARING)
+    ]
+
+
+def flows_worked_by(agent) -> list[str]:
+    """The flows whose queues the agent takes tickets from, at their own site."""
+    profile = profile_of(agent)
+    if profile is None or profile.site_id is None:
+        return []
+    # The site's row is read only when it decides something: for C4 Caring.
+    c4_named = Flow.C4_CARING in (profile.flows or ())
+    return flows_at(profile.flows, profile.site.code if c4_named else "")
+
+
+def visible_tickets(user):
+    """Tickets a user may see: agents their flows at their site, a system client its scope
+    (`system_scope`); other roles everything."""
+    queryset = Ticket.objects.all()
+    if sees_every_ticket(user):
+        return queryset
+    profile = profile_of(user)
+    if is_system(user):
+        return system_scope(user, queryset)
+    if not is_agent(user) or profile is None or profile.site_id is None:
+        return queryset.none()
+    return queryset.filter(site_id=profile.site_id, flow__in=flows_worked_by(user))
 
 
 def may_work_ticket(user, ticket) -> bool:

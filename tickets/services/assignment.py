@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -16,8 +15,8 @@ from ..exceptions import (
     TransitionForbidden,
     TransitionNotAllowed,
 )
-from ..flows import FLOWS, FlowTicket, as_flow
-from ..models import DispatchMode, Flow, Offer, OfferStatus, Ticket, running_deadline
+from ..flows import FlowTicket, as_flow
+from ..models import DispatchMode, Offer, OfferStatus, Ticket, running_deadline
 from . import events, live
 from .engine import WORKFLOW_FIELDS, apply_transition, locked_ticket, log_entry, routed, save_row
 
@@ -105,15 +104,8 @@ def _settle_offers(ticket: FlowTicket, agent) -> None:
 
 
 def queue_flows_of(agent) -> list[str]:
-    profile = roles.profile_of(agent)
-    if profile is None or profile.site_id is None:
-        return []
-    return [
-        flow
-        for flow in profile.flows
-        if flow in FLOWS
-        and (flow != Flow.C4_CARING or profile.site.code == settings.TIER2_C4_CARING_SITE)
-    ]
+    """The flows whose queues the agent takes tickets from (`roles.flows_worked_by`)."""
+    return roles.flows_worked_by(agent)
 
 
 def claim_next_ticket(*, agent) -> FlowTicket:

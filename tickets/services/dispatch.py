@@ -94,17 +94,6 @@ class Candidate:
         self.last_assigned_at = at
 
 
-FLOW_NAMES = frozenset(Flow.values)
-
-
-def flows_worked(flows: list, site: Site) -> frozenset[str]:
-    """The flows whose tickets the agent takes at their site (as `queue_flows_of`)."""
-    c4_here = site.code == settings.TIER2_C4_CARING_SITE
-    return frozenset(
-        flow for flow in flows or () if flow in FLOW_NAMES and (c4_here or flow != Flow.C4_CARING)
-    )
-
-
 def _limits(value) -> dict[str, int]:
     if not isinstance(value, dict):
         return {}
@@ -150,7 +139,7 @@ def _add(pool: dict[int, Candidate], rows, site: Site) -> None:
             continue
         candidate = pool[user_id] = Candidate(
             user_id=user_id,
-            flows=flows_worked(flows, site),
+            flows=frozenset(roles.flows_at(flows, site.code)),
             capacity=capacity,
             flow_capacity=_limits(flow_capacity),
             last_assigned_at=last_assigned_at,

@@ -961,8 +961,7 @@ def _may_speak_for(actor, customer_id: int) -> bool:
         return True
     if not roles.is_agent(actor):
         return False
-    tickets = Ticket.objects.filter(service__customer_id=customer_id).select_related("site")
-    return any(roles.may_work_ticket(actor, ticket) for ticket in tickets.iterator())
+    return roles.visible_tickets(actor).filter(service__customer_id=customer_id).exists()
 
 
 def set_message_preferences(*, customer_id: int, actor, **wishes) -> Customer:
