@@ -7,11 +7,9 @@ The worker is pointed at pytest-django's test database, so the test uses `transa
 its rows are committed and visible to the worker.
 """
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -23,6 +21,7 @@ from django.db import connection
 
 from integrations.models import AdapterCall
 from tests import factories
+from tests.integrations.worker import worker_command, worker_process_env
 from tickets import services
 from tickets.models import Ticket, TransitionLog
 from tier2.celery import app
@@ -63,20 +62,8 @@ def celery_worker(transactional_db, tmp_path):
     app.control.purge()  # messages left by earlier runs on this Redis database
     hostname = f"tier2-test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
     log_path = tmp_path / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tier2.settings",
-        "DATABASE_URL": _test_database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "DATABASE_CONN_MAX_AGE": "0",  # no connection outlives a task: the test DB is dropped
-        "CELERY_LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
-    }
-    command = [
-        sys.executable, "-m", "celery", "-A", "tier2", "worker",
-        "--pool=solo", "-l", "info", "-n", hostname, "-Q", queue,
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
-    ]  # fmt: skip
+    env = worker_process_env(database_url=_test_database_url(), redis_url=settings.REDIS_URL)
+    command = worker_command(hostname, pool="solo", queues=(queue,))
     with log_path.open("wb") as log:
         worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             command,

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -237,20 +234,13 @@ OUTAGE_CALLS = {
 
 
 def work_during_outage(ticket, agent, *, database_url: str, redis_url: str) -> list[dict]:
-    completed = subprocess.run(  # noqa: S603 - our own interpreter and script, fixed arguments
-        [sys.executable, "-c", WORK_DURING_OUTAGE, str(ticket.pk), str(agent.pk)],
-        cwd=worker.PROJECT_ROOT,
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tier2.settings",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "DATABASE_CONN_MAX_AGE": "0",
-        },
-        capture_output=True,
-        text=True,
+    completed = worker.run_script(
+        WORK_DURING_OUTAGE,
+        str(ticket.pk),
+        str(agent.pk),
+        database_url=database_url,
+        redis_url=redis_url,
         timeout=180,
-        check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return json.loads(completed.stdout.strip().splitlines()[-1])

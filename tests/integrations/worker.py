@@ -14,6 +14,10 @@ Workers run `python -m celery -A tier2 worker --pool=prefork` from the project r
 environment given (settings read it once, as in production), in a session of their own so a kill
 takes the pool children with the main process. Each gets a unique node name and runs without
 gossip, mingle and heartbeats, so it never talks to other engineers' workers on a shared Redis.
+
+Every test that starts a process of the project against the test database builds it here:
+`process_env` (its environment), `worker_command` (a worker's command line), `run_script` (a
+short script run to its end, e.g. a service called while the broker is down).
 """
 
 from __future__ import annotations
@@ -54,6 +58,78 @@ def database_url(settings_dict: Mapping) -> str:
     host = settings_dict.get("HOST") or "127.0.0.1"
     port = settings_dict.get("PORT") or "5432"
     return f"postgres://{credentials}{host}:{port}/{quote(settings_dict['NAME'], safe='')}"
+
+
+def process_env(
+    *, database_url: str, redis_url: str, env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a process of the project (a worker, a script) against `database_url`
+    and `redis_url`: this process's, with the settings module, the two URLs and no database
+    connection kept between requests or tasks (the test database is dropped at the end);
+    `env` adds or overrides variables."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tier2.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DATABASE_CONN_MAX_AGE": "0",  # no connection outlives a task: the test DB is dropped
+        **(env or {}),
+    }
+
+
+def worker_process_env(
+    *, database_url: str, redis_url: str, env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """`process_env` for a Celery worker: INFO logging, unbuffered, so its log says when it is
+    ready and what its tasks did as they do it."""
+    return process_env(
+        database_url=database_url,
+        redis_url=redis_url,
+        env={
+            "CELERY_LOG_LEVEL": "INFO",  # the "ready." line is how we know it consumes
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        },
+    )
+
+
+def worker_command(
+    nodename: str,
+    *,
+    pool: str = "prefork",
+    concurrency: int | None = None,
+    queues: tuple[str, ...] = (),
+) -> list[str]:
+    """`celery -A tier2 worker` named `nodename`, talking to no other worker (no gossip, mingle
+    or heartbeats); `queues` empty: the default queue."""
+    command = [sys.executable, "-m", "celery", "-A", "tier2", "worker", f"--pool={pool}"]
+    if concurrency is not None:
+        command.append(f"--concurrency={concurrency}")
+    command += ["-l", "info", "-n", nodename]
+    if queues:
+        command += ["-Q", ",".join(queues)]
+    return [*command, "--without-gossip", "--without-mingle", "--without-heartbeat"]
+
+
+def run_script(
+    script: str,
+    *args: str,
+    database_url: str,
+    redis_url: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float,
+) -> subprocess.CompletedProcess:
+    """Run `python -c script args...` from the project root in `process_env`, to its end; its
+    output is captured as text (the caller checks the return code)."""
+    return subprocess.run(  # noqa: S603 - our own interpreter and script, fixed arguments
+        [sys.executable, "-c", script, *args],
+        cwd=PROJECT_ROOT,
+        env=process_env(database_url=database_url, redis_url=redis_url, env=env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def wait_until(
@@ -216,22 +292,11 @@ class Processes:
         `env` adds settings' environment variables (adapter latency, retry backoff, ...).
         """
         nodename = f"t2test-{uuid.uuid4().hex[:8]}@%h"
-        worker_env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tier2.settings",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "DATABASE_CONN_MAX_AGE": "0",  # no connection outlives a task: the test DB is dropped
-            "CELERY_LOG_LEVEL": "INFO",  # the "ready." line is how we know it consumes
-            "PYTHONUNBUFFERED": "1",
-            **(env or {}),
-        }
+        worker_env = worker_process_env(database_url=database_url, redis_url=redis_url, env=env)
         log_path = self._log_path("worker")
         with log_path.open("ab") as log:
             process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
-                [sys.executable, "-m", "celery", "-A", "tier2", "worker", "--pool=prefork",
-                 f"--concurrency={concurrency}", "-l", "info", "-n", nodename,
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                worker_command(nodename, concurrency=concurrency),
                 cwd=PROJECT_ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
