@@ -27,6 +27,7 @@ class TicketsConfig(AppConfig):
         answer_received.connect(receivers.record_call_answer, dispatch_uid="tickets-call-answer")
         call_finished.connect(receivers.record_call_finished, dispatch_uid="tickets-call-finished")
         self.connect_security_log(receivers)
+        self.connect_dispatch_roles(receivers)
 
     def connect_calendar_versions(self) -> None:
         """A calendar day saved or deleted (one by one, in the admin's inline, or a queryset
@@ -39,6 +40,24 @@ class TicketsConfig(AppConfig):
             signal.connect(
                 calendar_day_changed, sender=CalendarDay, dispatch_uid=f"calendar-day-{name}"
             )
+
+    def connect_dispatch_roles(self, receivers) -> None:
+        """Only agents are available to dispatch: a user who stops being one (a group or a
+        role's permission removed, deactivated) goes offline (tickets.receivers)."""
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+        from django.db.models import signals
+
+        user = get_user_model()
+        for through in (user.groups.through, Group.permissions.through):
+            signals.m2m_changed.connect(
+                receivers.roles_changed,
+                sender=through,
+                dispatch_uid=f"dispatch-roles:{through._meta.label}",
+            )
+        signals.post_save.connect(
+            receivers.user_saved_for_dispatch, sender=user, dispatch_uid="dispatch-roles:user"
+        )
 
     def connect_security_log(self, receivers) -> None:
         """The security log's receivers (tickets.receivers); those for django-axes and

@@ -643,6 +643,16 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
             ),
             models.Index(fields=["flow", "state", "site"], name="ticket_flow_state"),
             models.Index(fields=["assignee", "state"], name="ticket_assignee_state"),
+            # An agent's load (open tickets held, offers waiting) in dispatch's pages: counted
+            # from these small indexes alone, per agent.
+            models.Index(
+                fields=["assignee"], condition=Q(closed_at__isnull=True), name="ticket_open_held"
+            ),
+            models.Index(
+                fields=["offered_to"],
+                condition=Q(closed_at__isnull=True, offered_to__isnull=False),
+                name="ticket_open_offered",
+            ),
             models.Index(fields=["service", "closed_at"], name="ticket_service_closed"),
             models.Index(
                 fields=["resolve_by"],

@@ -193,3 +193,28 @@ def otp_static_token_deleted(sender, instance, origin=None, **kwargs) -> None:
 
 def otp_failed(sender, user=None, **kwargs) -> None:
     security.record_event(kind=SecurityEventKind.OTP_FAILED, actor=None, target_user=user)
+
+
+# --- Dispatch: only agents are available -------------------------------------------------------
+def roles_changed(sender, instance, action, reverse, model, pk_set, **kwargs) -> None:
+    """A user's groups, or a group's permissions, lost something: users not offline who are no
+    longer agents go offline (`dispatch.availability_without_role`), in the change's
+    transaction."""
+    from django.contrib.auth import get_user_model
+
+    if action not in ("post_remove", "post_clear"):
+        return
+    user_model = get_user_model()
+    if isinstance(instance, user_model):
+        users = [instance.pk]
+    elif sender is user_model.groups.through and action == "post_remove":
+        users = pk_set  # a group lost these members
+    else:
+        users = None  # a group lost all its members or some permissions: everyone available
+    services.dispatch.availability_without_role(users)
+
+
+def user_saved_for_dispatch(sender, instance, created, raw=False, **kwargs) -> None:
+    """A deactivated user is no longer available to dispatch."""
+    if not raw and not created and not instance.is_active:
+        services.dispatch.availability_without_role([instance.pk])

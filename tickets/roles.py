@@ -240,14 +240,3 @@ def agent_profiles():
 
     working = Group.objects.filter(user=OuterRef("user_id"), permissions__codename="work_ticket")
     return AgentProfile.objects.filter(Exists(working), user__is_active=True)
-
-
-def agents_among(user_ids) -> set[int]:
-    """Those of `user_ids` who are agents by `agent_profiles`' rule (active, a role that works
-    tickets): one plain query, for dispatch, which reads its agents' profiles without joins."""
-    from django.contrib.auth import get_user_model
-
-    users = get_user_model().objects.filter(
-        pk__in=user_ids, is_active=True, groups__permissions__codename="work_ticket"
-    )
-    return set(users.values_list("pk", flat=True))

@@ -468,10 +468,50 @@ def test_a_pinned_agent_past_the_first_page_gets_the_ticket(small_pages):
 def test_an_available_user_no_longer_an_agent_gets_no_offer(small_pages):
     former = available("sari", last=None)
     available("tono", last=T0)
-    former.groups.clear()  # the role is gone; the profile still says available
+    former.groups.clear()  # the role is gone: sari goes offline with it
     ticket = waiting()
     run()
     assert offered_to(ticket) == "tono"
+    assert AgentProfile.objects.get(user=former).availability == Availability.OFFLINE
+
+
+# --- Only agents are available ---------------------------------------------------------------
+def test_losing_the_role_withdraws_the_offer_and_goes_offline():
+    from django.contrib.auth.models import Group
+
+    ani = available("ani")
+    ticket = waiting()
+    run()
+    offer = pending(ticket)
+    Group.objects.get(name="Agent").user_set.remove(ani)  # from the group's side
+    offer.refresh_from_db()
+    assert (offer.status, offer.reason) == (OfferStatus.WITHDRAWN, "no longer an agent")
+    assert AgentProfile.objects.get(user=ani).availability == Availability.OFFLINE
+    assert Ticket.objects.get(pk=ticket.pk).offered_to_id is None
+
+
+def test_a_deactivated_agent_goes_offline():
+    budi = available("budi")
+    budi.is_active = False
+    budi.save()
+    assert AgentProfile.objects.get(user=budi).availability == Availability.OFFLINE
+
+
+def test_a_role_that_stops_working_tickets_takes_its_members_offline():
+    from django.contrib.auth.models import Group, Permission
+
+    citra = available("citra")
+    work = Permission.objects.get(codename="work_ticket")
+    Group.objects.get(name="Agent").permissions.remove(work)
+    assert AgentProfile.objects.get(user=citra).availability == Availability.OFFLINE
+
+
+def test_the_sweep_takes_offline_an_available_profile_without_the_role():
+    dewi = available("dewi")
+    dewi.groups.clear()  # offline now; then made available behind the services' back:
+    AgentProfile.objects.filter(user=dewi).update(availability=Availability.AVAILABLE)
+    assert dispatch.sweep()["idle"] == 1
+    assert AgentProfile.objects.get(user=dewi).availability == Availability.OFFLINE
 
 
 def test_pages_break_ties_of_the_same_time_by_user_id(small_pages):

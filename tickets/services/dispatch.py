@@ -27,11 +27,12 @@ site (which also ends offers whose time ran out and sets idle agents offline).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
@@ -65,7 +66,11 @@ DISPATCH_TASK = "tickets.tasks.dispatch_site"
 OFFERED = "ticket_offered"  # the notification of the agent a ticket is offered to
 OFFER_FIELDS = ("offered_to", "awaiting_agent", "updated_at")
 ENDED = (OfferStatus.DECLINED, OfferStatus.EXPIRED)  # answers that skip the agent next time
-PAGE = 32  # agents read at a time by a dispatch run (`Pool`)
+# Agents read at a time by a dispatch run (`Pool`): a first page this size, each next one twice
+# the last, up to PAGE_MAX (a run after one arrival reads one small page; a sweep's big run
+# few large ones).
+PAGE = 8
+PAGE_MAX = 128
 
 
 # --- Who may get an offer ---------------------------------------------------------------------
@@ -105,10 +110,11 @@ def _pool_rows(site: Site):
     return AgentProfile.objects.filter(site=site, availability=Availability.AVAILABLE).with_load()
 
 
-# A page of `Pool`: written out in SQL, as compiling it with the ORM took longer than reading
-# the agents (their load is `AgentProfileQuerySet.with_load`'s, counted the same way).
+# A page of `Pool`: written out in SQL and read by a plain cursor, as compiling it with the ORM
+# and building instances took longer than reading the agents (their load is
+# `AgentProfileQuerySet.with_load`'s, counted the same way).
 PAGE_SQL = """
-    SELECT p.id, p.user_id, p.flows, p.capacity, p.flow_capacity, p.last_assigned_at,
+    SELECT p.user_id, p.flows, p.capacity, p.flow_capacity, p.last_assigned_at,
         (SELECT COUNT(*) FROM tickets_ticket t
          WHERE t.assignee_id = p.user_id AND t.closed_at IS NULL) AS held,
         (SELECT COUNT(*) FROM tickets_ticket t
@@ -129,13 +135,12 @@ COLUMNS = (
 
 
 def _add(pool: dict[int, Candidate], rows, site: Site) -> None:
-    """Candidates from plain rows (instances would cost more than the whole decision), those
-    whose user is still an agent (`roles.agents_among`: kept out of the rows' query, whose
-    plan it would make cost more than the rest of the decision)."""
-    agents = roles.agents_among([row[0] for row in rows if row[0] not in pool])
+    """Candidates from plain rows (instances would cost more than the whole decision). Their
+    role needs no check here: only agents are available (`set_availability`, and
+    `availability_without_role` for a user who stops being one)."""
     limited = []
     for user_id, flows, capacity, flow_capacity, last_assigned_at, held, offered in rows:
-        if user_id in pool or user_id not in agents:
+        if user_id in pool:
             continue
         candidate = pool[user_id] = Candidate(
             user_id=user_id,
@@ -196,6 +201,7 @@ class Pool:
         _add(self.agents, rows, self.site)
         if rows:
             self.last = (rows[-1][4], rows[-1][0])
+        self.page = min(self.page * 2, max(self.page, PAGE_MAX))
 
     def _segment(self, *, never_given: bool, count: int) -> list:
         """The next agents with room in one part of the order (never given a ticket, by user
@@ -215,14 +221,15 @@ class Pool:
                 value = connection.ops.adapt_datetimefield_value(stamp)  # SQLite: UTC text
                 params = [value, value, user_id]
             order = "p.last_assigned_at, p.user_id"
-        rows = AgentProfile.objects.raw(
-            PAGE_SQL.format(where=where, order=order), [self.site.pk, *params, count]
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                PAGE_SQL.format(where=where, order=order), [self.site.pk, *params, count]
+            )
+            rows = cursor.fetchall()
         return [
-            (row.user_id, row.flows, row.capacity, row.flow_capacity, row.last_assigned_at,
-             row.held, row.offers_waiting)
-            for row in rows
-        ]  # fmt: skip
+            (user_id, _json(flows), capacity, _json(limits), _stamp(stamp), held, offered)
+            for user_id, flows, capacity, limits, stamp, held, offered in rows
+        ]
 
     def choose(self, ticket: Ticket, skipped: set[int]) -> Candidate | None:
         if ticket.pinned_to_id is not None and ticket.pinned_to_id not in self.agents:
@@ -235,6 +242,21 @@ class Pool:
             if best is not None and self.last is not None and best.order() <= _order(*self.last):
                 return best
             self.read_page()
+
+
+def _json(value):
+    """A JSON column read by a plain cursor (text on SQLite, and on PostgreSQL as Django sets
+    its connections up)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _stamp(value) -> datetime | None:
+    """A timestamp read by a plain cursor: aware on PostgreSQL, UTC text on SQLite."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value
 
 
 def _order(last_assigned_at, user_id) -> tuple:
@@ -564,6 +586,33 @@ def end_idle_availability(*, now: datetime | None = None) -> int:
     return ended
 
 
+def availability_without_role(user_ids=None) -> int:
+    """Users not offline who are no longer agents (removed from their role, deactivated, their
+    role stripped of working tickets) go offline, their waiting offers withdrawn: dispatch
+    takes every available profile for an agent's. Called when roles or users change
+    (`receivers.roles_changed`) and by the sweep; `user_ids` limits it to those users."""
+    profiles = AgentProfile.objects.exclude(availability=Availability.OFFLINE).exclude(
+        pk__in=roles.agent_profiles().values("pk")
+    )
+    if user_ids is not None:
+        profiles = profiles.filter(user_id__in=list(user_ids))
+    ended = 0
+    for profile in profiles.select_related("user"):
+        with transaction.atomic():
+            AgentProfile.objects.filter(pk=profile.pk).update(
+                availability=Availability.OFFLINE, availability_since=timezone.now()
+            )
+            waiting = Offer.objects.filter(agent_id=profile.user_id, status=OfferStatus.PENDING)
+            _end_each(
+                list(waiting.values_list("pk", flat=True)),
+                OfferStatus.WITHDRAWN,
+                reason="no longer an agent",
+            )
+        log.info("availability of %s: offline (no longer an agent)", profile.user.get_username())
+        ended += 1
+    return ended
+
+
 def seen(user_id: int, *, now: datetime | None = None) -> None:
     """Note that the agent used the console (the idle rule's clock); one write a minute."""
     now = now or timezone.now()
@@ -643,7 +692,7 @@ def sweep() -> dict:
     """Expire offers, set idle agents offline and dispatch every push site (Celery beat)."""
     push_sites.forget()
     expired = expire_offers()
-    idle = end_idle_availability()
+    idle = end_idle_availability() + availability_without_role()
     offered = 0
     for site_id in sorted(push_sites.get()):
         offered += dispatch_site(site_id).offered
