@@ -16,6 +16,9 @@ STAMP := $(VENV)/.requirements-installed
 MANAGE := $(BIN)/python manage.py
 HOST_PORT ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
+# pytest-xdist workers: each has its own test database and Redis database (tests/conftest.py).
+# Whole files go to one worker. PYTEST_WORKERS=0 runs the suite in this one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: help setup migrate messages run test lint format bench screenshots clean
 
@@ -55,7 +58,7 @@ run: migrate messages
 test: migrate messages lint
 	$(MANAGE) check
 	$(MANAGE) makemigrations --check --dry-run
-	@status=0; $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
+	@status=0; $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then \
 		echo "pytest collected no tests (exit 5): that is a failure"; exit 1; \
 	fi; \

@@ -3,6 +3,7 @@ in CI (TIER2_REQUIRE_SERVICES=1), where a skip of any kind fails the run instead
 
 import os
 import shutil
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -29,6 +30,30 @@ def _missing(item) -> str | None:
     ):
         return "needs Debian chromium (apt-get install chromium)"
     return None
+
+
+# --- Parallel runs (pytest-xdist; `make test` runs two workers) -------------------------------
+# Each worker has its own test database (pytest-django adds the worker's id to its name) and,
+# with REDIS_URL, its own Redis database: the cache, the live layer, the stubs' ledger and the
+# Celery queue hold ids of rows, and the two workers' rows share ids. Worker gwN uses the
+# database number of REDIS_URL plus N; the URL is changed in the worker process before pytest
+# (and so Django's settings) starts there. Whole files go to one worker (--dist loadfile), so
+# the tests that pause the replica's replay (tests/test_replica.py) never overlap each other.
+def redis_url_of_worker(url: str, worker: int) -> str:
+    """REDIS_URL for xdist worker number `worker`: the same server, database number + worker."""
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0) + worker
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_newgateway(gateway):
+    url = os.environ.get("REDIS_URL", "").strip()
+    if url:
+        worker_url = redis_url_of_worker(url, int(gateway.id.removeprefix("gw")))
+        gateway.remote_exec(
+            f"import os; os.environ['REDIS_URL'] = {worker_url!r}; channel.send(None)"
+        ).receive()
 
 
 def pytest_runtest_setup(item):
