@@ -34,11 +34,13 @@ def _missing(item) -> str | None:
 
 # --- Parallel runs (pytest-xdist; `make test` runs two workers) -------------------------------
 # Each worker has its own test database (pytest-django adds the worker's id to its name) and,
-# with REDIS_URL, its own Redis database: the cache, the live layer, the stubs' ledger and the
+# with REDIS_URL, its own Redis database: the cache, the presence, the stubs' ledger and the
 # Celery queue hold ids of rows, and the two workers' rows share ids. Worker gwN uses the
-# database number of REDIS_URL plus N; the URL is changed in the worker process before pytest
-# (and so Django's settings) starts there. Whole files go to one worker (--dist loadfile), so
-# the tests that pause the replica's replay (tests/test_replica.py) never overlap each other.
+# database number of REDIS_URL plus N, and the live layer's pub/sub channels (which Redis
+# shares across its databases) the prefix TIER2_LIVE_PREFIX-gwN; both are set in the worker
+# process before pytest (and so Django's settings) starts there. Whole files go to one worker
+# (--dist loadfile), so the tests that pause the replica's replay (tests/test_replica.py) never
+# overlap each other.
 def redis_url_of_worker(url: str, worker: int) -> str:
     """REDIS_URL for xdist worker number `worker`: the same server, database number + worker."""
     parts = urlsplit(url)
@@ -50,10 +52,12 @@ def redis_url_of_worker(url: str, worker: int) -> str:
 def pytest_xdist_newgateway(gateway):
     url = os.environ.get("REDIS_URL", "").strip()
     if url:
-        worker_url = redis_url_of_worker(url, int(gateway.id.removeprefix("gw")))
-        gateway.remote_exec(
-            f"import os; os.environ['REDIS_URL'] = {worker_url!r}; channel.send(None)"
-        ).receive()
+        env = {
+            "REDIS_URL": redis_url_of_worker(url, int(gateway.id.removeprefix("gw"))),
+            # Pub/sub channels ignore the database number: the live layer's need a prefix each.
+            "TIER2_LIVE_PREFIX": f"{os.environ.get('TIER2_LIVE_PREFIX') or 'tier2'}-{gateway.id}",
+        }
+        gateway.remote_exec(f"import os; os.environ.update({env!r}); channel.send(None)").receive()
 
 
 def pytest_runtest_setup(item):

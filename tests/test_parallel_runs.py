@@ -1,6 +1,7 @@
 """`make test` runs two pytest-xdist workers (tests/conftest.py): each worker talks to its own
-Redis database, so the cache, the live layer, the stubs' ledger and the Celery queue of one
-never hold the other's ids."""
+Redis database, so the cache, the presence, the stubs' ledger and the Celery queue of one never
+hold the other's ids, and the live layer's pub/sub channels (shared by every database of a Redis
+server) carry a prefix of its own."""
 
 import os
 
@@ -35,3 +36,7 @@ def test_this_workers_settings_all_use_its_redis_database():
     assert settings.CACHES["default"]["LOCATION"] == url
     assert url == settings.TIER2_STUB_EFFECTS_URL
     assert url == settings.TIER2_LIVE_REDIS_URL
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # Redis pub/sub ignores the database number: the live layer's channels differ
+        prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+        assert prefix.endswith(f"-{worker}")
