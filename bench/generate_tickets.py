@@ -496,6 +496,9 @@ class TicketMaker:
         from tickets.services import FAULT_FLOWS
 
         self.world, self.shapes, self.rng, self.now = world, shapes, rng, now
+        from tier2.partitions import month_start
+
+        self.month_of = month_start
         self.open_share = open_share
         self.span = timedelta(days=days).total_seconds()
         self.risk_share = settings.TIER2_SLA_AT_RISK_SHARE
@@ -711,8 +714,10 @@ class TicketMaker:
         path = shape.paths.get(key) or shape.paths.get(state) or []
         start, end = row["created_at"], row["updated_at"]
         claimed = row["claimed_at"]
+        month = self.month_of(start)  # the partition key: every entry of a ticket has its month
         rows = [
             {
+                "month": month,
                 "ticket_id": row["id"],
                 "actor_id": None,
                 "at": start,
@@ -731,6 +736,7 @@ class TicketMaker:
             moment = max(step_at, moment + second)
             rows.append(
                 {
+                    "month": month,
                     "ticket_id": row["id"],
                     "actor_id": None if by_system else row["assignee_id"],
                     "at": moment,
@@ -759,6 +765,7 @@ def generate(
     from django.db import connection
 
     from tickets.models import Customer, Escalation, Service, Ticket, TransitionLog
+    from tier2 import partitions
 
     began = time.perf_counter()
     result = Result()
@@ -777,6 +784,14 @@ def generate(
     maker = TicketMaker(
         world=world, shapes=flow_shapes(), rng=rng, days=days, now=_now(), open_share=open_share
     )
+    if transition_log and partitions.is_partitioned(connection, TransitionLog._meta.db_table):
+        # every month of the history gets its partition first, or its rows would go through
+        # the DEFAULT partition (docs/partitions.md)
+        first = partitions.month_start(maker.now - timedelta(days=days + 1))
+        months = [partitions.add_months(first, step) for step in range(days // 28 + 3)]
+        made = partitions.ensure_months(connection, TransitionLog._meta.db_table, months)
+        if made:
+            log(f"log partitions created: {made[0]:%Y-%m} to {made[-1]:%Y-%m}")
     tickets_table = Table(Ticket)
     log_table = Table(TransitionLog, with_id=False)
     escalation_table = Table(Escalation, with_id=False)

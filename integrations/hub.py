@@ -39,6 +39,8 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from tickets.models import TransitionLog
+
 from . import outbox
 from .adapters import AdapterRejected
 from .adapters.hub import HubSender
@@ -244,8 +246,12 @@ class Delivery:
 
 
 def rows_for(deliveries) -> list[AdapterCall]:
+    # Each delivery goes under its log entry's partition month, read for all in one query.
+    entries = {item.log_entry_id for item in deliveries} - {None}
+    months = dict(TransitionLog.objects.filter(pk__in=entries).values_list("pk", "month"))
     return [
         AdapterCall(
+            month=months.get(item.log_entry_id),
             app=APP,
             operation=OPERATIONS[item.event["eventType"]],
             subscription_id=item.subscription_id,

@@ -8,11 +8,16 @@ for it (`last_sent_at`, `due_at`, `send_count`), so the outbox sweep sends a cal
 no message for it can still be on its way (see `integrations.outbox`).
 """
 
+import contextlib
+
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from tier2.partitions import PartitionMonthField, TicketHistoryQuerySet, month_start
 
 
 class CallStatus(models.TextChoices):
@@ -39,9 +44,12 @@ class AdapterCall(models.Model):
         related_name="calls",
         verbose_name=_("gamas incident"),
     )
+    # No database constraint: the transition log is partitioned (tier2/partitions.py) and
+    # PostgreSQL takes no foreign key to a partitioned table; Django nulls it on delete.
     log_entry = models.ForeignKey(
         "tickets.TransitionLog",
         on_delete=models.SET_NULL,
+        db_constraint=False,
         null=True,
         blank=True,
         related_name="calls",
@@ -61,7 +69,9 @@ class AdapterCall(models.Model):
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
-    idempotency_key = models.CharField(_("idempotency key"), max_length=64, unique=True)
+    # Unique with `month` (the partition key must be in every unique index): one key is made for
+    # one ticket, incident or log entry, whose month never changes, so it is unique alone too.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64)
     created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
     dispatched_at = models.DateTimeField(
         null=True,
@@ -110,10 +120,19 @@ class AdapterCall(models.Model):
         verbose_name=_("subscription"),
     )
 
+    # The partition key (tier2/partitions.py): the month of the log entry that caused the call,
+    # else of its ticket's arrival, else of its incident's opening, else of its own creation.
+    month = PartitionMonthField(_("partition month"), editable=False)
+
+    objects = TicketHistoryQuerySet.as_manager()
+
     class Meta:
         ordering = ["created_at", "pk"]
         verbose_name = _("adapter call")
         verbose_name_plural = _("adapter calls")
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key", "month"], name="call_key_unique")
+        ]
         indexes = [
             models.Index(fields=["ticket", "created_at"], name="call_ticket_at"),
             models.Index(
@@ -130,6 +149,16 @@ class AdapterCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.app}.{self.operation} [{self.status}]"
+
+    def partition_month(self):
+        if self.log_entry_id:
+            with contextlib.suppress(ObjectDoesNotExist):  # no constraint keeps it (see above)
+                return self.log_entry.month
+        if self.ticket_id:
+            return self.ticket.log_month
+        if self.incident_id:
+            return month_start(self.incident.opened_at)
+        return month_start(self.created_at)
 
 
 class OutboxProbe(models.Model):

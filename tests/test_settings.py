@@ -230,3 +230,35 @@ def test_customer_message_settings_are_checked_at_start(env, named):
 
 def test_quiet_hours_may_be_switched_off():
     assert load_settings(TIER2_MESSAGE_QUIET_HOURS="").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        ({"TIER2_LOG_PARTITIONS_AHEAD": "0"}, "TIER2_LOG_PARTITIONS_AHEAD must be 1 to 24"),
+        ({"TIER2_LOG_PARTITIONS_AHEAD": "25"}, "TIER2_LOG_PARTITIONS_AHEAD must be 1 to 24"),
+        # 13 months x 28 = 364 days, short of the default 365-day customer period
+        ({"TIER2_LOG_ARCHIVE_MONTHS": "13"}, "must be 0 (never detach) or cover"),
+        (
+            {"TIER2_LOG_ARCHIVE_MONTHS": "6", "TIER2_RETENTION_CUSTOMER_DAYS": "200"},
+            "must be 0 (never detach) or cover",
+        ),
+    ],
+)
+def test_log_partition_settings_out_of_range_are_refused(env, complaint):
+    result = load_settings(**env)
+    assert result.returncode != 0
+    assert complaint in result.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"TIER2_LOG_ARCHIVE_MONTHS": "14"},  # 392 days cover 365
+        {"TIER2_LOG_ARCHIVE_MONTHS": "6", "TIER2_RETENTION_CUSTOMER_DAYS": "168"},  # 6 x 28
+        {"TIER2_LOG_PARTITIONS_AHEAD": "24"},
+    ],
+)
+def test_log_partition_settings_in_range_start(env):
+    result = load_settings(**env)
+    assert result.returncode == 0, result.stderr

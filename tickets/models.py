@@ -25,6 +25,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField
 
+from tier2.partitions import PartitionMonthField, TicketHistoryQuerySet, month_start
+
 
 class Flow(models.TextChoices):
     CALLBACK = "callback", _("Callback")
@@ -737,6 +739,11 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         return self.number
 
     @property
+    def log_month(self):
+        """The month its log entries and adapter calls are partitioned under (its arrival)."""
+        return month_start(self.created_at)
+
+    @property
     def number(self) -> str:
         """The number agents read to customers: T2- and the row id."""
         return f"T2-{self.pk:07d}" if self.pk else "T2-?"
@@ -836,6 +843,11 @@ class TransitionLog(models.Model):
     to_state = models.CharField(_("to"), max_length=32)
     note = models.TextField(_("note"), blank=True)
     data = models.JSONField(_("inputs"), default=dict, blank=True)
+    # The partition key (tier2/partitions.py): the ticket's arrival month, else the incident's
+    # opening month, else the entry's own; a ticket's history reads one partition.
+    month = PartitionMonthField(_("partition month"), editable=False)
+
+    objects = TicketHistoryQuerySet.as_manager()
 
     class Meta:
         ordering = ["at", "pk"]
@@ -852,6 +864,13 @@ class TransitionLog(models.Model):
     def save(self, *args, **kwargs):
         refuse_rewrite(self, "The transition log is append-only.")
         super().save(*args, **kwargs)
+
+    def partition_month(self):
+        if self.ticket_id:
+            return self.ticket.log_month
+        if self.incident_id:
+            return month_start(self.incident.opened_at)
+        return month_start(self.at)
 
 
 class Note(models.Model):
@@ -1169,9 +1188,12 @@ class CustomerMessage(models.Model):
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     not_before = models.DateTimeField(_("not before"), null=True, blank=True)
     once = models.CharField(_("once key"), max_length=64, unique=True)
+    # No database constraint: adapter calls are partitioned (tier2/partitions.py), and
+    # PostgreSQL takes no foreign key to a partitioned table; Django nulls it on delete.
     call = models.OneToOneField(
         "integrations.AdapterCall",
         on_delete=models.SET_NULL,
+        db_constraint=False,
         null=True,
         blank=True,
         related_name="customer_message",

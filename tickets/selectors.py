@@ -110,7 +110,7 @@ def timeline(ticket: Ticket) -> list[TimelineEntry]:
     entries: list[TimelineEntry] = [
         entry(at=row.at, kind="transition", actor=_name(row.actor), title=row.transition,
               detail=row.note, status=f"{row.from_state or '∅'} → {row.to_state}")
-        for row in TransitionLog.objects.filter(ticket=ticket).select_related("actor")
+        for row in TransitionLog.objects.of_ticket(ticket).select_related("actor")
     ]  # fmt: skip
     entries += [
         entry(at=note.created_at, kind="note", actor=_name(note.author), title="note",
@@ -141,7 +141,7 @@ def timeline(ticket: Ticket) -> list[TimelineEntry]:
         entry(at=call.finished_at or call.created_at, kind="call", actor=call.app,
               title=f"{call.app}.{call.operation}", detail=call.error, status=call.status,
               call_id=call.pk)
-        for call in AdapterCall.objects.filter(ticket=ticket)
+        for call in AdapterCall.objects.of_ticket(ticket)
     ]  # fmt: skip
     entries += [message_entry(message) for message in CustomerMessage.objects.filter(ticket=ticket)]
     return sorted(entries, key=lambda item: item.at)
@@ -168,7 +168,7 @@ def message_entry(message: CustomerMessage) -> TimelineEntry:
 
 
 def adapter_calls(ticket: Ticket) -> QuerySet[AdapterCall]:
-    return AdapterCall.objects.filter(ticket=ticket).order_by("created_at", "pk")
+    return AdapterCall.objects.of_ticket(ticket).order_by("created_at", "pk")
 
 
 def open_escalations() -> QuerySet[Escalation]:

@@ -215,3 +215,18 @@ def apply_retention() -> dict:
     from .services import privacy
 
     return privacy.apply_retention()
+
+
+@shared_task
+def maintain_log_partitions() -> dict:
+    """The logs' monthly partitions (Celery beat, daily): the months ahead created, rows of a
+    month without one moved into a new one, old months detached for archive when due. Each step
+    checks what exists first, so a repeated or redelivered run does nothing more."""
+    from .services import log_partitions
+
+    report = log_partitions.maintain()
+    return {
+        "created": [f"{table} {month:%Y-%m}" for table, month in report.created],
+        "detached": report.detached,
+        "kept": [f"{month:%Y-%m}: {why}" for month, why in report.kept],
+    }

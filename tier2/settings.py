@@ -784,6 +784,22 @@ if TIER2_RETENTION_SECURITY_LOG_DAYS < 1 or TIER2_RETENTION_BATCH_SIZE < 1:
 if not 0 <= TIER2_RETENTION_HOUR <= 23:
     raise ImproperlyConfigured("TIER2_RETENTION_HOUR must be an hour, 0 to 23.")
 
+# --- The logs' monthly partitions (PostgreSQL); tier2/partitions.py, docs/partitions.md ----------
+# Months after this one that always have their partition ready (the daily job creates them).
+TIER2_LOG_PARTITIONS_AHEAD = env_int("TIER2_LOG_PARTITIONS_AHEAD", 3)
+# Months of arrivals kept attached; older months are detached for archive by the daily job once
+# every ticket of theirs is closed and nothing personal is left in them. 0: never detach.
+TIER2_LOG_ARCHIVE_MONTHS = env_int("TIER2_LOG_ARCHIVE_MONTHS", 0)
+if not 1 <= TIER2_LOG_PARTITIONS_AHEAD <= 24:
+    raise ImproperlyConfigured("TIER2_LOG_PARTITIONS_AHEAD must be 1 to 24 months.")
+if TIER2_LOG_ARCHIVE_MONTHS and TIER2_LOG_ARCHIVE_MONTHS * 28 < TIER2_RETENTION_CUSTOMER_DAYS:
+    raise ImproperlyConfigured(
+        "TIER2_LOG_ARCHIVE_MONTHS must be 0 (never detach) or cover TIER2_RETENTION_CUSTOMER_DAYS:"
+        " a month is detached only after its personal data has been anonymised."
+    )
+if TIER2_LOG_ARCHIVE_MONTHS < 0:
+    raise ImproperlyConfigured("TIER2_LOG_ARCHIVE_MONTHS must be 0 or more.")
+
 # --- Periodic jobs (Celery beat) ------------------------------------------------------------
 # Records a pull reads per page; each page and its cursor move commit together.
 TIER2_PULL_PAGE_SIZE = env_int("TIER2_PULL_PAGE_SIZE", 100)
@@ -821,6 +837,11 @@ CELERY_BEAT_SCHEDULE = {
     "redispatch-outbox": {
         "task": "integrations.tasks.redispatch_outbox",
         "schedule": timedelta(seconds=env_int("TIER2_OUTBOX_SWEEP_SECONDS", 30)),
+    },
+    # Daily: the logs' partitions for the months ahead created, old ones detached for archive.
+    "log-partitions": {
+        "task": "tickets.tasks.maintain_log_partitions",
+        "schedule": crontab(hour=TIER2_RETENTION_HOUR, minute=0),
     },
     # Daily, at night: anonymise personal data past its retention (tickets.services.privacy).
     "apply-retention": {

@@ -7,11 +7,14 @@ these tests use a transactional database, flushed after each test.
 from collections import Counter
 
 import pytest
+from django.db import connection
 
 from bench.generate_tickets import generate
 from tickets.flows import FLOWS
 from tickets.flows.base import CLOSED
 from tickets.models import Escalation, Flow, Ticket, TransitionLog
+from tier2 import partitions
+from tier2.partitions import month_start
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,6 +63,20 @@ def test_generated_transition_log_ends_in_each_tickets_state():
     ):
         last_state[ticket_id] = to_state
     assert last_state == dict(Ticket.objects.values_list("pk", "state"))
+
+
+def test_a_years_log_lands_in_its_months_partitions():
+    """Each entry carries its ticket's arrival month (docs/partitions.md), and on PostgreSQL
+    every month of the history has its partition before the rows go in: none wait in DEFAULT."""
+    generate(tickets=300, batch=300, transition_log=True, days=365, log=quiet)
+
+    arrived = {pk: month_start(at) for pk, at in Ticket.objects.values_list("pk", "created_at")}
+    months = dict(TransitionLog.objects.values_list("pk", "month"))
+    entries = TransitionLog.objects.values_list("pk", "ticket_id")
+    assert {pk: arrived[ticket] for pk, ticket in entries} == months
+    assert len(set(months.values())) >= 12  # a year of arrivals
+    if connection.vendor == "postgresql":
+        assert partitions.months_in_default(connection, "tickets_transitionlog") == []
 
 
 def test_generator_adds_to_what_is_there_without_clashing_numbers():

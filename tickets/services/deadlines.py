@@ -19,6 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext_lazy
 
+from tier2.partitions import month_start
+
 from .. import metrics, roles, sla, stats
 from ..exceptions import InvalidInput, TransitionForbidden, TransitionNotAllowed
 from ..flows import FlowTicket
@@ -256,7 +258,9 @@ def _mark_tickets(*, now, batch_size, pending, kind, changes) -> int:
                 Ticket.objects.select_for_update(skip_locked=True)
                 .filter(pending)
                 .order_by("pk")
-                .values_list("pk", "state", "assignee_id", "flow", "site_id")[:batch_size]
+                .values_list("pk", "state", "assignee_id", "flow", "site_id", "created_at")[
+                    :batch_size
+                ]
             )
             if not rows:
                 break
@@ -268,12 +272,12 @@ def _mark_tickets(*, now, batch_size, pending, kind, changes) -> int:
             Ticket.objects.filter(Q(pk__in=ids) & downgrade).update(sla_status=status)
             if status == SlaStatus.BREACHED:  # a breach is also past the at-risk point
                 Ticket.objects.filter(pk__in=ids, at_risk_at__isnull=True).update(at_risk_at=now)
-                stats.record_breached([(flow, site) for *_rest, flow, site in rows], now)
-                metrics.tickets_breached((flow, site) for *_rest, flow, site in rows)
+                stats.record_breached([(flow, site) for *_rest, flow, site, _at in rows], now)
+                metrics.tickets_breached((flow, site) for *_rest, flow, site, _at in rows)
             TransitionLog.objects.bulk_create(
                 TransitionLog(ticket_id=pk, at=now, transition=kind, from_state=state,
-                              to_state=state)
-                for pk, state, *_rest in rows
+                              to_state=state, month=month_start(arrived))
+                for pk, state, *_rest, arrived in rows
             )  # fmt: skip
             events.tickets_changed(ids, kind=events.SLA_MARK, at=now)
             live.users_notified(Notification.objects.bulk_create(

@@ -66,7 +66,8 @@ def _latest_calls(ticket) -> dict[tuple[str, str], dict]:
     apps = {app for _key, app, _op, _title in SECTIONS}
     latest: dict[tuple[str, str], dict] = {}
     rows = (
-        AdapterCall.objects.filter(ticket_id=ticket.pk, app__in=apps)
+        AdapterCall.objects.of_ticket(ticket)
+        .filter(app__in=apps)
         .order_by("-created_at", "-pk")
         .values("app", "operation", "status", "error", "finished_at")
     )

@@ -1142,7 +1142,7 @@ class DemoLoader:
                     state = state_at(moment)
                     marks.append(
                         TransitionLog(
-                            ticket_id=ticket.pk, at=moment, transition=kind,
+                            ticket=ticket, at=moment, transition=kind,
                             from_state=state, to_state=state,
                         )
                     )  # fmt: skip
