@@ -201,7 +201,7 @@ class Pool:
         _add(self.agents, rows, self.site)
         if rows:
             self.last = (rows[-1][4], rows[-1][0])
-        self.page = min(self.page * 2, max(self.page, PAGE_MAX))
+        self.page = max(self.page, min(self.page * 2, PAGE_MAX))
 
     def _segment(self, *, never_given: bool, count: int) -> list:
         """The next agents with room in one part of the order (never given a ticket, by user
@@ -453,6 +453,12 @@ def expire_offers(*, now: datetime | None = None, limit: int = 500) -> int:
 
 
 # --- Availability, capacity, pins -------------------------------------------------------------
+def _withdraw_offers_of(user_id: int, *, reason: str) -> None:
+    """The offers waiting for this user's answer end, withdrawn (`reason` in their log)."""
+    waiting = Offer.objects.filter(agent_id=user_id, status=OfferStatus.PENDING)
+    _end_each(list(waiting.values_list("pk", flat=True)), OfferStatus.WITHDRAWN, reason=reason)
+
+
 def set_availability(*, user, availability: str, actor=None) -> AgentProfile:
     """The agent's availability (their own, or a supervisor's change). Leaving "available"
     withdraws the offers waiting for them; becoming available asks for a dispatch."""
@@ -471,12 +477,7 @@ def set_availability(*, user, availability: str, actor=None) -> AgentProfile:
         profile.availability, profile.availability_since = availability, timezone.now()
         profile.save(update_fields=["availability", "availability_since"])
         if previous == Availability.AVAILABLE:
-            waiting = Offer.objects.filter(agent_id=user.pk, status=OfferStatus.PENDING)
-            _end_each(
-                list(waiting.values_list("pk", flat=True)),
-                OfferStatus.WITHDRAWN,
-                reason=f"agent now {availability}",
-            )
+            _withdraw_offers_of(user.pk, reason=f"agent now {availability}")
         if availability == Availability.AVAILABLE and profile.site_id:
             request_dispatch(profile.site_id)
         log.info(
@@ -602,12 +603,7 @@ def availability_without_role(user_ids=None) -> int:
             AgentProfile.objects.filter(pk=profile.pk).update(
                 availability=Availability.OFFLINE, availability_since=timezone.now()
             )
-            waiting = Offer.objects.filter(agent_id=profile.user_id, status=OfferStatus.PENDING)
-            _end_each(
-                list(waiting.values_list("pk", flat=True)),
-                OfferStatus.WITHDRAWN,
-                reason="no longer an agent",
-            )
+            _withdraw_offers_of(profile.user_id, reason="no longer an agent")
         log.info("availability of %s: offline (no longer an agent)", profile.user.get_username())
         ended += 1
     return ended
