@@ -524,3 +524,31 @@ def test_pages_break_ties_of_the_same_time_by_user_id(small_pages):
     run()
     # wawan (-20) first; then the three given at the same time, by user id
     assert [offered_to(t) for t in tickets] == ["wawan", "umar", "vina", "yanti"]
+
+
+def test_the_pages_count_an_agents_load_as_the_agents_page_does():
+    """Dispatch reads the load with its own SQL (`PAGE_SQL`), the agents page with
+    `AgentProfile.with_load`: the same numbers. Hand-set: umar holds 2 open tickets and 1 closed
+    one, and has 1 open ticket offered to him and 1 closed one; vera holds 1; wati nothing."""
+    umar = available("umar", last=None, capacity=9)
+    vera = available("vera", last=None, capacity=9)
+    available("wati", last=None, capacity=9)
+    loads = {"umar": (2, 1), "vera": (1, 0), "wati": (0, 0)}
+    for _ in range(2):
+        Ticket.objects.filter(pk=waiting().pk).update(assignee=umar, awaiting_agent=False)
+    Ticket.objects.filter(pk=waiting().pk).update(assignee=umar, closed_at=T0, state="closed")
+    Ticket.objects.filter(pk=waiting().pk).update(offered_to=umar)
+    Ticket.objects.filter(pk=waiting().pk).update(offered_to=umar, closed_at=T0, state="closed")
+    Ticket.objects.filter(pk=waiting().pk).update(assignee=vera, awaiting_agent=False)
+
+    pool = dispatch.Pool(pusat(), page=10)
+    pool.read_page()
+    by_name = {
+        AgentProfile.objects.get(user_id=user_id).user.username: row.held
+        for user_id, row in pool.agents.items()
+    }
+    profiles = AgentProfile.objects.with_load().filter(user__username__in=loads)
+    shown = {p.user.username: (p.held, p.offers_waiting) for p in profiles.select_related("user")}
+
+    assert shown == loads
+    assert by_name == {"umar": 3, "vera": 1, "wati": 0}  # held and offered, against capacity
