@@ -36,6 +36,7 @@ from rest_framework.test import APIClient
 
 from integrations.models import AdapterCall, CallStatus, EventSubscription
 from tests import factories
+from tests.tmf.test_write import new_ticket
 from tickets import services
 from tickets.models import (
     AgentProfile,
@@ -1033,40 +1034,9 @@ def api_change_template(world, user):
 # ============================================================================================
 # TMF621
 # ============================================================================================
-def tmf_ticket_body() -> dict:
-    return {
-        "@type": "TroubleTicket",
-        "description": "LOS red since this morning",
-        "severity": "Major",
-        "ticketType": "nossa",
-        "externalIdentifier": [
-            {"@type": "ExternalIdentifier", "owner": "NOSSA", "id": "IN16672489"}
-        ],
-        "relatedEntity": [
-            {
-                "@type": "RelatedEntity",
-                "role": "service",
-                "entity": {"@type": "EntityRef", "id": "131100099991"},
-            }
-        ],
-        "relatedParty": [
-            {
-                "@type": "RelatedPartyRefOrPartyRoleRef",
-                "role": "customer",
-                "partyOrPartyRole": {"@type": "PartyRef", "id": "c-1", "name": "Siti Rahayu"},
-            }
-        ],
-        "troubleTicketCharacteristic": [
-            {"@type": "StringCharacteristic", "name": name, "value": value}
-            for name, value in (("phone", "0812-3456-7890"), ("sto", "STO-KBL"),
-                                ("olt", "OLT-KBL-01"), ("odp", "ODP-KBL-015"))
-        ],
-    }  # fmt: skip
-
-
 @probe("TMF create a ticket")
 def tmf_create(world, user):
-    return done(api_send(user, "post", TMF_TICKETS, tmf_ticket_body()))
+    return done(api_send(user, "post", TMF_TICKETS, new_ticket()))
 
 
 @probe("TMF add a note")
