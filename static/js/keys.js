@@ -53,6 +53,7 @@
   var pendingG = null;             // timer while "g" waits for its second key
   var swapIntent = null;           // what an htmx-sent form was, until its swap settles
   var opener = null;               // what had the focus before the dialog opened
+  var restoring = false;           // the dialog was opened and the focus is not back yet
 
   // --- Small helpers ---------------------------------------------------------------------------
   function typing(el) {
@@ -320,6 +321,7 @@
     var d = dialog();
     if (!d || d.open) { return false; }
     opener = document.activeElement && document.activeElement !== document.body ? document.activeElement : null;
+    restoring = true;
     if (d.showModal) { d.showModal(); } else { d.setAttribute("open", ""); }
     focusOn(document.getElementById("shortcuts-title"));
     return true;
@@ -327,10 +329,15 @@
 
   function closeDialog() {
     var d = dialog();
-    if (d && d.open) { if (d.close) { d.close(); } else { d.removeAttribute("open"); restoreFocus(); } }
+    if (d && d.open) {
+      if (d.close) { d.close(); } else { d.removeAttribute("open"); }
+      restoreFocus();
+    }
   }
 
   function restoreFocus() {
+    if (!restoring) { return; }  // given back already (a "close" event after closeDialog)
+    restoring = false;
     var back = opener;
     opener = null;
     if (back && back.isConnected) { back.focus(); } else { focusOn(document.getElementById("main")); }
@@ -357,8 +364,9 @@
   });
 
   // The dialog closes by Esc (its "cancel"), its button or "?": the focus goes back each time.
-  // The "close" event comes a task after close(): a dialog opened again before it (a quick "?"
-  // twice) is open by then, and its new opener is kept for its own closing.
+  // Closed by its button or "?", the focus goes back at once. The "close" event comes later, at
+  // a time the browser chooses (seen after the dialog was opened and closed again): it gives the
+  // focus back only for a closing nobody handled yet, the browser's own (Esc).
   document.addEventListener("close", function (event) {
     if (event.target === dialog() && !event.target.open) { restoreFocus(); }
   }, true);
