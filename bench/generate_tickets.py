@@ -13,8 +13,8 @@ numbers, Fresh Lapul links to an earlier close on the same line, and gamas child
 incident's area. --log also writes each ticket's transition log (the cheapest path of its
 machine to its state, as `load_demo` walks it).
 
-On PostgreSQL the rows go in with COPY (one transaction per --batch); on SQLite with
-bulk_create. Nothing about the database is changed for the load beyond the session setting
+On PostgreSQL the rows go in with COPY (one transaction per --batch), from --jobs processes at
+once (default: one per core); on SQLite with bulk_create, in this process. Nothing about the database is changed for the load beyond the session setting
 `synchronous_commit = off`. The dashboards' daily roll-ups are rebuilt and the tables analysed
 at the end. Rows are added to what is there: run it twice for twice the tickets.
 """
@@ -749,6 +749,109 @@ class TicketMaker:
         return rows
 
 
+@dataclass
+class Job:
+    """Loading tickets into the default database: in this process, or in each of several."""
+
+    world: World
+    days: int
+    now: datetime
+    open_share: float
+    batch: int
+    transition_log: bool
+
+    def load(self, rng, tickets: int, progress) -> None:
+        """Insert `tickets` tickets, batch by batch; `progress(tickets, log rows)` after each."""
+        from django.db import connection
+
+        from tickets.models import Escalation, Ticket, TransitionLog
+
+        maker = TicketMaker(
+            world=self.world, shapes=flow_shapes(), rng=rng, days=self.days, now=self.now,
+            open_share=self.open_share,
+        )  # fmt: skip
+        tickets_table = Table(Ticket)
+        log_table = Table(TransitionLog, with_id=False)
+        escalation_table = Table(Escalation, with_id=False)
+        writer = BatchWriter(connection, progress=lambda batch: progress(batch[0][2], batch[1][2]))
+        done = 0
+        try:
+            while done < tickets:
+                size = min(self.batch, tickets - done)
+                rows = [maker.ticket(pk) for pk in reserve_ids(connection, Ticket, size)]
+                history = (
+                    [entry for row in rows for entry in maker.log_rows(row)]
+                    if self.transition_log
+                    else []
+                )
+                waiting = [item for item in map(maker.escalation, rows) if item is not None]
+                writer.put(
+                    [
+                        (tickets_table, tickets_table.prepare(connection, rows), len(rows)),
+                        (log_table, log_table.prepare(connection, history), len(history)),
+                        (escalation_table, escalation_table.prepare(connection, waiting),
+                         len(waiting)),
+                    ]
+                )  # fmt: skip
+                done += size
+        finally:
+            writer.close()
+
+
+def _load_in_processes(job: Job, *, jobs: int, tickets: int, seed: int, progress) -> None:
+    """`job` split over `jobs` forked processes (PostgreSQL), each with its own connection and
+    random stream (seed, process number); their batches are reported here as they commit."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # a child must never share the parent's socket
+    context = multiprocessing.get_context("fork")
+    reports = context.Queue()
+    shares = [tickets // jobs + (1 if number < tickets % jobs else 0) for number in range(jobs)]
+
+    def run(number: int, share: int) -> None:
+        try:
+            job.load(
+                random.Random(f"{seed}/{number}"),
+                share,
+                lambda count, log_rows: reports.put(("batch", count, log_rows)),
+            )
+            reports.put(("done", number, None))
+        except BaseException as problem:  # noqa: BLE001 - reported to the parent, which stops
+            reports.put(("failed", number, f"{type(problem).__name__}: {problem}"))
+        finally:
+            connections.close_all()
+
+    children = [
+        context.Process(target=run, args=(number, share), name=f"generate-{number}")
+        for number, share in enumerate(shares)
+    ]
+    for child in children:
+        child.start()
+    finished, failure = set(), None
+    while len(finished) < len(children) and failure is None:
+        try:
+            kind, first, second = reports.get(timeout=5)
+        except queue.Empty:  # a process killed outright (out of memory) reports nothing
+            dead = [n for n, child in enumerate(children) if child.exitcode and n not in finished]
+            if dead:
+                failure = f"process {dead[0]} exited with {children[dead[0]].exitcode}"
+            continue
+        if kind == "batch":
+            progress(first, second)
+        elif kind == "done":
+            finished.add(first)
+        else:
+            failure = f"process {first}: {second}"
+    for child in children:
+        if failure is not None:
+            child.terminate()
+        child.join()
+    if failure is not None:
+        raise SystemExit(f"the generator stopped: {failure}")
+
+
 def generate(
     *,
     tickets: int,
@@ -759,12 +862,13 @@ def generate(
     transition_log: bool = False,
     agents_per_site: int = 20,
     open_share: float = OPEN_SHARE,
+    jobs: int = 1,
     log=print,
 ) -> Result:
     """Insert `tickets` tickets (and their world) into the default database; see the module doc."""
     from django.db import connection
 
-    from tickets.models import Customer, Escalation, Service, Ticket, TransitionLog
+    from tickets.models import Customer, Service, Ticket, TransitionLog
     from tier2 import partitions
 
     began = time.perf_counter()
@@ -781,50 +885,35 @@ def generate(
     )
     result.phases["world"] = time.perf_counter() - began
 
-    maker = TicketMaker(
-        world=world, shapes=flow_shapes(), rng=rng, days=days, now=_now(), open_share=open_share
-    )
+    now = _now()
     if transition_log and partitions.is_partitioned(connection, TransitionLog._meta.db_table):
         # every month of the history gets its partition first, or its rows would go through
         # the DEFAULT partition (docs/partitions.md)
-        first = partitions.month_start(maker.now - timedelta(days=days + 1))
+        first = partitions.month_start(now - timedelta(days=days + 1))
         months = [partitions.add_months(first, step) for step in range(days // 28 + 3)]
         made = partitions.ensure_months(connection, TransitionLog._meta.db_table, months)
         if made:
             log(f"log partitions created: {made[0]:%Y-%m} to {made[-1]:%Y-%m}")
-    tickets_table = Table(Ticket)
-    log_table = Table(TransitionLog, with_id=False)
-    escalation_table = Table(Escalation, with_id=False)
     loading = time.perf_counter()
     written = {"tickets": 0, "log": 0}
 
-    def progress(batch) -> None:
-        written["tickets"] += batch[0][2]
-        written["log"] += batch[1][2]
+    def progress(count: int, log_rows: int) -> None:
+        written["tickets"] += count
+        written["log"] += log_rows
         elapsed = time.perf_counter() - loading
         rate = written["tickets"] / elapsed
         log(f"  {written['tickets']:>10,} / {tickets:,} tickets  {rate:>9,.0f} tickets/s")
 
-    writer = BatchWriter(connection, progress=progress)
-    done = 0
-    try:
-        while done < tickets:
-            size = min(batch, tickets - done)
-            rows = [maker.ticket(pk) for pk in reserve_ids(connection, Ticket, size)]
-            history = (
-                [entry for row in rows for entry in maker.log_rows(row)] if transition_log else []
-            )
-            waiting = [item for item in map(maker.escalation, rows) if item is not None]
-            writer.put(
-                [
-                    (tickets_table, tickets_table.prepare(connection, rows), len(rows)),
-                    (log_table, log_table.prepare(connection, history), len(history)),
-                    (escalation_table, escalation_table.prepare(connection, waiting), len(waiting)),
-                ]
-            )
-            done += size
-    finally:
-        writer.close()
+    job = Job(
+        world=world, days=days, now=now, open_share=open_share, batch=batch,
+        transition_log=transition_log,
+    )  # fmt: skip
+    jobs = max(1, min(jobs, tickets // batch or 1)) if connection.vendor == "postgresql" else 1
+    if jobs == 1:
+        job.load(rng, tickets, progress)
+    else:
+        log(f"  {jobs} processes, each with its own connection")
+        _load_in_processes(job, jobs=jobs, tickets=tickets, seed=seed, progress=progress)
     done, result.log_rows = written["tickets"], written["log"]
     result.tickets = done
     result.phases["tickets"] = time.perf_counter() - loading
@@ -849,6 +938,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=20_000, help="tickets per transaction")
     parser.add_argument("--days", type=int, default=60, help="spread creation over N days")
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes generating and copying at once on PostgreSQL (default: one per core)",
+    )
     parser.add_argument("--agents", type=int, default=20, help="bench agents per site")
     parser.add_argument(
         "--open-share",
@@ -885,6 +980,7 @@ def main(argv: list[str] | None = None) -> None:
         transition_log=args.log,
         agents_per_site=args.agents,
         open_share=args.open_share,
+        jobs=args.jobs,
     )
     for phase, seconds in result.phases.items():
         print(f"  {phase}: {seconds:.1f} s")
