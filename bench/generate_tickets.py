@@ -14,9 +14,10 @@ incident's area. --log also writes each ticket's transition log (the cheapest pa
 machine to its state, as `load_demo` walks it).
 
 On PostgreSQL the rows go in with COPY (one transaction per --batch), from --jobs processes at
-once (default: one per core); on SQLite with bulk_create, in this process. Nothing about the database is changed for the load beyond the session setting
-`synchronous_commit = off`. The dashboards' daily roll-ups are rebuilt and the tables analysed
-at the end. Rows are added to what is there: run it twice for twice the tickets.
+once (default: one per core); on SQLite with bulk_create, in this process. Nothing about the
+database is changed for the load beyond the session setting `synchronous_commit = off`. The
+dashboards' daily roll-ups are rebuilt and the tables analysed at the end. Rows are added to
+what is there: run it twice for twice the tickets.
 """
 
 from __future__ import annotations
