@@ -1,8 +1,8 @@
 """The transition log's partition key, `month` (tier2/partitions.py), filled for existing rows:
 the ticket's arrival month, else the incident's opening month, else the entry's own month, in
 the console's time zone. Customer messages drop their database foreign key to the adapter
-calls, which are partitioned next (integrations 0007). The table itself is partitioned in 0025, after the adapter calls drop
-their foreign key to it (integrations 0007)."""
+calls, which are partitioned next (integrations 0007). The transition log itself is partitioned
+in 0025, once the adapter calls have dropped their foreign key to it (integrations 0007)."""
 
 from django.conf import settings
 from django.db import migrations, models
