@@ -25,7 +25,6 @@ from django.db import models, transaction
 from django.utils import timezone
 from psycopg2 import sql
 
-LOG_TABLES = ("tickets_transitionlog", "integrations_adaptercall")
 _MONTH_SUFFIX = re.compile(r"_y(\d{4})m(\d{2})$")
 
 

@@ -30,7 +30,12 @@ from . import privacy
 
 log = logging.getLogger(__name__)
 
-MODELS = {"tickets_transitionlog": TransitionLog, "integrations_adaptercall": AdapterCall}
+MODELS = {model._meta.db_table: model for model in (TransitionLog, AdapterCall)}
+
+
+def partitioned_tables(connection) -> list[str]:
+    """The log tables partitioned in this database (none on SQLite)."""
+    return [table for table in MODELS if partitions.is_partitioned(connection, table)]
 
 
 @dataclass
@@ -63,7 +68,7 @@ def maintain(*, now: datetime | None = None) -> Report:
     Nothing happens on a database without partitions (SQLite)."""
     connection = connections[PRIMARY]
     report = Report()
-    tables = [table for table in MODELS if partitions.is_partitioned(connection, table)]
+    tables = partitioned_tables(connection)
     if not tables:
         return report
     now = now or timezone.now()
@@ -81,9 +86,8 @@ def maintain(*, now: datetime | None = None) -> Report:
     if not keep:
         return report
     oldest_kept = partitions.add_months(this_month, -keep)
-    old = sorted(
-        {m for table in tables for m in partitions.attached_months(connection, table)} - ahead
-    )
+    attached = {table: set(partitions.attached_months(connection, table)) for table in tables}
+    old = sorted({month for months in attached.values() for month in months} - ahead)
     for month in (m for m in old if m < oldest_kept):
         with transaction.atomic(using=PRIMARY):
             refusal = _archive_refusal(month)
@@ -91,7 +95,7 @@ def maintain(*, now: datetime | None = None) -> Report:
                 report.kept.append((month, refusal))
                 continue
             for table in tables:
-                if month in partitions.attached_months(connection, table):
+                if month in attached[table]:
                     name = partitions.detach_month(
                         connection, table, month, on=timezone.localdate(now)
                     )

@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, list: bool, **options):
         connection = connections[PRIMARY]
-        tables = [t for t in partitions.LOG_TABLES if partitions.is_partitioned(connection, t)]
+        tables = log_partitions.partitioned_tables(connection)
         if not tables:
             self.stdout.write("No partitioned tables here (they exist on PostgreSQL only).")
             return
