@@ -15,9 +15,12 @@ machine to its state, as `load_demo` walks it).
 
 On PostgreSQL the rows go in with COPY (one transaction per --batch), from --jobs processes at
 once (default: one per core); on SQLite with bulk_create, in this process. Nothing about the
-database is changed for the load beyond the session setting `synchronous_commit = off`. The
-dashboards' daily roll-ups are rebuilt and the tables analysed at the end. Rows are added to
-what is there: run it twice for twice the tickets.
+database is changed for the load beyond the session setting `synchronous_commit = off`, unless
+--rebuild-indexes sets the secondary indexes of the tickets, the log and the escalations aside
+for the load and builds them after it (noted in the database until built, so an interrupted run
+is mended by --restore-indexes or by the next run). The dashboards' daily roll-ups are rebuilt
+and the tables analysed at the end. Rows are added to what is there: run it twice for twice the
+tickets.
 """
 
 from __future__ import annotations
@@ -255,6 +258,109 @@ def reserve_ids(connection, model, count: int) -> list[int]:
 
     start = (model.objects.aggregate(top=Max("pk"))["top"] or 0) + 1
     return list(range(start, start + count))
+
+
+# --- Indexes set aside for a load (--rebuild-indexes) -------------------------------------------
+# The tables the load writes most rows into. Their secondary indexes (not those behind a primary
+# key or a unique or exclusion constraint) can be dropped for the load and built afterwards, one
+# sort each instead of one index probe per row per index.
+LOAD_TABLES = ("tickets_ticket", "tickets_transitionlog", "tickets_escalation")
+# The definitions of the indexes set aside, kept in the database itself until each is rebuilt,
+# so a run that dies in between leaves them to the next run (or to --restore-indexes).
+SET_ASIDE_TABLE = "bench_set_aside_index"
+
+
+def set_aside_indexes(connection, tables=LOAD_TABLES) -> list[str]:
+    """Drop the secondary indexes of `tables` (PostgreSQL), each noted in SET_ASIDE_TABLE in
+    the same transaction as its drop; returns their names."""
+    from django.db import transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {SET_ASIDE_TABLE} "
+            "(name text PRIMARY KEY, table_name text NOT NULL, definition text NOT NULL)"
+        )
+        cursor.execute(
+            """
+            SELECT i.relname, t.relname, pg_get_indexdef(x.indexrelid)
+            FROM pg_index x
+            JOIN pg_class i ON i.oid = x.indexrelid
+            JOIN pg_class t ON t.oid = x.indrelid
+            WHERE t.relname = ANY(%s) AND t.relnamespace = current_schema()::regnamespace
+              AND NOT x.indisprimary
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+            ORDER BY i.relname
+            """,
+            [list(tables)],
+        )
+        found = cursor.fetchall()
+        for name, table, definition in found:
+            cursor.execute(
+                f"INSERT INTO {SET_ASIDE_TABLE} (name, table_name, definition) "  # noqa: S608
+                "VALUES (%s, %s, %s) ON CONFLICT (name) DO NOTHING",
+                [name, table, definition],
+            )
+            cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
+    return [name for name, _table, _definition in found]
+
+
+def rebuild_indexes(connection, *, jobs: int = 1, log=print) -> list[str]:
+    """Build every index noted in SET_ASIDE_TABLE, `jobs` at a time, each on its own connection
+    and in one transaction with the removal of its note; returns their names (none: nothing was
+    set aside)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [SET_ASIDE_TABLE])
+        if cursor.fetchone()[0] is None:
+            return []
+        cursor.execute(
+            f"SELECT s.name, s.definition FROM {SET_ASIDE_TABLE} s "  # noqa: S608 - a constant
+            # biggest first; a partitioned table's size is its partitions'
+            "ORDER BY (SELECT sum(pg_relation_size(tree.relid)) "
+            "FROM pg_partition_tree(quote_ident(s.table_name)) tree) DESC, s.name"
+        )
+        pending = cursor.fetchall()
+    if not pending:
+        return []
+    log(f"  building {len(pending)} indexes set aside, {jobs} at a time")
+    work: queue.SimpleQueue = queue.SimpleQueue()
+    for item in pending:
+        work.put(item)
+    failures: list[str] = []
+
+    def build() -> None:
+        from django.db import connection as own
+        from django.db import transaction
+
+        try:
+            while failures == []:
+                try:
+                    name, definition = work.get_nowait()
+                except queue.Empty:
+                    return
+                started = time.perf_counter()
+                with transaction.atomic(), own.cursor() as cursor:
+                    # several builds at once already share the cores: no parallel workers each
+                    cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+                    cursor.execute("SET LOCAL max_parallel_maintenance_workers = 0")
+                    # a partitioned table's index reads "ON ONLY" (its partitions' indexes
+                    # apart): built without it, the statement builds and attaches them all
+                    cursor.execute(definition.replace(" ON ONLY ", " ON ", 1))
+                    done = f"DELETE FROM {SET_ASIDE_TABLE} WHERE name = %s"  # noqa: S608
+                    cursor.execute(done, [name])
+                log(f"    {name}: {time.perf_counter() - started:.1f} s")
+        except Exception as problem:  # noqa: BLE001 - reported by the caller
+            failures.append(f"{type(problem).__name__}: {problem}")
+        finally:
+            own.close()
+
+    builders = [threading.Thread(target=build, name=f"index-{n}") for n in range(max(1, jobs))]
+    for builder in builders:
+        builder.start()
+    for builder in builders:
+        builder.join()
+    if failures:
+        raise SystemExit(f"rebuilding the indexes set aside failed: {failures[0]}")
+    return [name for name, _definition in pending]
 
 
 # --- The world the tickets live in ----------------------------------------------------------------
@@ -864,6 +970,7 @@ def generate(
     agents_per_site: int = 20,
     open_share: float = OPEN_SHARE,
     jobs: int = 1,
+    set_aside: bool = False,
     log=print,
 ) -> Result:
     """Insert `tickets` tickets (and their world) into the default database; see the module doc."""
@@ -895,6 +1002,9 @@ def generate(
         made = partitions.ensure_months(connection, TransitionLog._meta.db_table, months)
         if made:
             log(f"log partitions created: {made[0]:%Y-%m} to {made[-1]:%Y-%m}")
+    if set_aside and connection.vendor == "postgresql":
+        dropped = set_aside_indexes(connection)
+        log(f"  {len(dropped)} secondary indexes set aside for the load")
     loading = time.perf_counter()
     written = {"tickets": 0, "log": 0}
 
@@ -910,14 +1020,26 @@ def generate(
         transition_log=transition_log,
     )  # fmt: skip
     jobs = max(1, min(jobs, tickets // batch or 1)) if connection.vendor == "postgresql" else 1
-    if jobs == 1:
-        job.load(rng, tickets, progress)
-    else:
-        log(f"  {jobs} processes, each with its own connection")
-        _load_in_processes(job, jobs=jobs, tickets=tickets, seed=seed, progress=progress)
+    try:
+        if jobs == 1:
+            job.load(rng, tickets, progress)
+        else:
+            log(f"  {jobs} processes, each with its own connection")
+            _load_in_processes(job, jobs=jobs, tickets=tickets, seed=seed, progress=progress)
+    except BaseException:
+        if connection.vendor == "postgresql":
+            log(f"the load stopped; indexes set aside stay noted in {SET_ASIDE_TABLE}: "
+                "run with --restore-indexes to build them")  # fmt: skip
+        raise
     done, result.log_rows = written["tickets"], written["log"]
     result.tickets = done
     result.phases["tickets"] = time.perf_counter() - loading
+
+    if connection.vendor == "postgresql":
+        # this run's and any that an earlier, interrupted run left behind
+        building = time.perf_counter()
+        if rebuild_indexes(connection, jobs=max(jobs, 1), log=log):
+            result.phases["indexes"] = time.perf_counter() - building
 
     finishing = time.perf_counter()
     from tickets import stats
@@ -956,6 +1078,17 @@ def main(argv: list[str] | None = None) -> None:
         "--log", action="store_true", help="also write each ticket's transition log"
     )
     parser.add_argument(
+        "--rebuild-indexes",
+        action="store_true",
+        help="PostgreSQL: drop the secondary indexes of the tickets, log and escalations for the "
+        "load and build them after it (faster for a big load into a table in use by nobody)",
+    )
+    parser.add_argument(
+        "--restore-indexes",
+        action="store_true",
+        help="only build the indexes an interrupted --rebuild-indexes run left set aside",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="allow more than 50,000 tickets into SQLite (meant for PostgreSQL)",
@@ -964,6 +1097,11 @@ def main(argv: list[str] | None = None) -> None:
     setup_django()
     from django.db import connection
 
+    if args.restore_indexes:
+        postgresql = connection.vendor == "postgresql"
+        built = rebuild_indexes(connection, jobs=args.jobs) if postgresql else []
+        print(f"{len(built)} indexes built")
+        return
     if connection.vendor == "sqlite" and args.tickets > 50_000 and not args.force:
         # Most likely DATABASE_URL was forgotten and this is someone's development database.
         where = connection.settings_dict["NAME"]
@@ -982,6 +1120,7 @@ def main(argv: list[str] | None = None) -> None:
         agents_per_site=args.agents,
         open_share=args.open_share,
         jobs=args.jobs,
+        set_aside=args.rebuild_indexes,
     )
     for phase, seconds in result.phases.items():
         print(f"  {phase}: {seconds:.1f} s")

@@ -4,12 +4,13 @@ The generator commits batch by batch (and on PostgreSQL writes from a second con
 these tests use a transactional database, flushed after each test.
 """
 
+import re
 from collections import Counter
 
 import pytest
 from django.db import connection
 
-from bench.generate_tickets import generate
+from bench.generate_tickets import generate, set_aside_indexes
 from tickets.flows import FLOWS
 from tickets.flows.base import CLOSED
 from tickets.models import Escalation, Flow, Ticket, TransitionLog
@@ -125,3 +126,73 @@ def test_several_processes_load_exactly_the_requested_tickets_with_their_logs():
     ):
         last_state[ticket_id] = to_state
     assert last_state == dict(Ticket.objects.values_list("pk", "state"))
+
+
+def _same_meaning(definition: str) -> str:
+    """An index definition without casts, brackets and spaces: PostgreSQL prints a rebuilt
+    partial index's `IN` list with its casts placed differently, meaning the same."""
+    return re.sub(r"::[a-z ]+(\[\])?|[()\s]", "", definition)
+
+
+def _secondary_indexes() -> dict[str, tuple[str, bool]]:
+    """Every index of the three load tables and of their partitions: name → (definition, valid)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT i.relname, pg_get_indexdef(x.indexrelid), x.indisvalid
+            FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+            WHERE x.indrelid IN (
+                SELECT relid FROM pg_partition_tree('tickets_transitionlog')
+                UNION SELECT 'tickets_ticket'::regclass UNION SELECT 'tickets_escalation'::regclass
+            )
+            """
+        )
+        return {name: (_same_meaning(text), valid) for name, text, valid in cursor.fetchall()}
+
+
+def _set_aside_notes() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM bench_set_aside_index")
+        return cursor.fetchone()[0]
+
+
+# Indexes the load tables have (migrations), named by hand: one of each table.
+LOAD_INDEXES = {"ticket_next_in_queue", "translog_ticket_at", "escalation_status_due"}
+
+
+@pytest.mark.postgres
+def test_a_load_with_the_indexes_set_aside_ends_with_every_index_back_and_valid():
+    """--rebuild-indexes: afterwards the same indexes as before, by name and definition (the
+    log's on each of its partitions too), all valid, and nothing left noted."""
+    generate(tickets=10, batch=10, transition_log=True, days=365, log=quiet)  # months exist
+    before = _secondary_indexes()
+    assert before.keys() >= LOAD_INDEXES
+    assert all(valid for _definition, valid in before.values())
+
+    result = generate(
+        tickets=400, batch=100, transition_log=True, days=365, jobs=2, set_aside=True, log=quiet
+    )
+
+    assert result.tickets == 400 and Ticket.objects.count() == 410
+    assert _secondary_indexes() == before
+    assert _set_aside_notes() == 0
+
+
+@pytest.mark.postgres
+def test_indexes_an_interrupted_load_left_set_aside_are_built_by_the_next_run():
+    """A run that dies between dropping and rebuilding leaves each definition noted in the
+    database; the next run (even one without --rebuild-indexes) builds them back."""
+    before = _secondary_indexes()
+
+    dropped = set_aside_indexes(connection)
+
+    assert set(dropped) >= LOAD_INDEXES
+    left = _secondary_indexes()
+    assert not LOAD_INDEXES & left.keys()
+    assert {"tickets_ticket_pkey", "tickets_escalation_pkey"} <= left.keys()  # constraints stay
+    assert _set_aside_notes() == len(dropped)
+
+    generate(tickets=50, batch=50, log=quiet)
+
+    assert _secondary_indexes() == before
+    assert _set_aside_notes() == 0
