@@ -746,7 +746,11 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     @property
     def number(self) -> str:
         """The number agents read to customers: T2- and the row id."""
-        return f"T2-{self.pk:07d}" if self.pk else "T2-?"
+        return self.number_of(self.pk) if self.pk else "T2-?"
+
+    @staticmethod
+    def number_of(pk: int) -> str:
+        return f"T2-{pk:07d}"
 
     @property
     def is_closed(self) -> bool:

@@ -269,7 +269,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def ticket_number(ticket_id: int) -> str:
-    return f"T2-{ticket_id:07d}"
+    return Ticket.number_of(ticket_id)
 
 
 def _status(ticket: Ticket) -> str:

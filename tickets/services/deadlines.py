@@ -282,7 +282,8 @@ def _mark_tickets(*, now, batch_size, pending, kind, changes) -> int:
             events.tickets_changed(ids, kind=events.SLA_MARK, at=now)
             live.users_notified(Notification.objects.bulk_create(
                 Notification(user_id=assignee, ticket_id=pk, kind=kind,
-                             message=NOTICES[kind] % {"number": f"T2-{pk:07d}"}, created_at=now)
+                             message=NOTICES[kind] % {"number": Ticket.number_of(pk)},
+                             created_at=now)
                 for pk, _state, assignee, *_rest in rows
                 if assignee is not None
             ))  # fmt: skip

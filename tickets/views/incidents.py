@@ -25,7 +25,7 @@ from ..exceptions import ConcurrentChange, TicketError
 from ..flows import GamasIncidentMachine
 from ..flows.gamas import incident_managers
 from ..forms import BULK_ACTIONS, BulkChildrenForm, IncidentForm, TransitionForm
-from ..models import GamasIncident, Role
+from ..models import GamasIncident, Role, Ticket
 from .access import incidents_required
 from .customer_messages import broadcast_context
 from .mixins import form_errors, incident_state_now, maps_domain_errors, message_for, redirect_to
@@ -276,7 +276,7 @@ def incident_bulk(request, pk: int):
     if done:
         messages.success(request, _bulk_done_message(action, done, agent))
     for ticket_id, reason in failures[:REPORTED_FAILURES]:
-        messages.error(request, f"T2-{ticket_id:07d}: {reason}")
+        messages.error(request, f"{Ticket.number_of(ticket_id)}: {reason}")
     more = len(failures) - REPORTED_FAILURES
     if more > 0:
         messages.error(
