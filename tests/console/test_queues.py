@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from tests import factories
 from tests.console.conftest import in_state, nossa_ticket
+from tickets import selectors
 from tickets.models import Customer, Priority, SlaStatus, Ticket
 
 pytestmark = pytest.mark.django_db
@@ -52,8 +53,44 @@ def test_flow_queue_lists_open_tickets_most_urgent_first_with_counts_per_state(a
     assert set(listed) == {urgent.pk, later.pk, working.pk}
     assert closed.pk not in listed and other_flow.pk not in listed
     counts = {tab["code"]: tab["count"] for tab in response.context["state_tabs"]}
-    assert counts == {"new": 2, "diagnosing": 1}
-    assert response.context["total"] == 3
+    assert counts == {"new": "2", "diagnosing": "1"}
+    assert response.context["total"] == "3"
+
+
+def test_counts_past_the_cap_read_as_more_than_the_cap(agent_client, agent, monkeypatch):
+    """With the cap at 2: three waiting read "2+", one in diagnosis "1", the total "3+"
+    (at least 3); the state chosen alone reads as its own tab does."""
+    monkeypatch.setattr(selectors, "COUNT_CAP", 2)
+    for _ in range(3):
+        nossa_ticket()
+    in_state(nossa_ticket(), agent, "diagnosing")
+
+    response = agent_client.get("/queues/nossa/")
+
+    counts = {tab["code"]: tab["count"] for tab in response.context["state_tabs"]}
+    assert counts == {"new": "2+", "diagnosing": "1"}
+    assert response.context["total"] == "3+"
+    assert '<span class="count">2+</span>' in response.content.decode()
+    assert agent_client.get("/queues/nossa/?state=new").context["total"] == "2+"
+    assert agent_client.get("/queues/nossa/?state=diagnosing").context["total"] == "1"
+
+
+@pytest.mark.parametrize("cap", [1, 2, 3, 5])
+def test_capped_state_counts_against_a_hand_table(agent, cap):
+    """3 new, 2 in diagnosis, 1 closed; counting new, diagnosing, escalated and closed, each
+    count is min(hand count, cap + 1) and a state without tickets is left out."""
+    for _ in range(3):
+        nossa_ticket()
+    for _ in range(2):
+        in_state(nossa_ticket(), agent, "diagnosing")
+    in_state(nossa_ticket(), agent, "closed", closed_at=timezone.now())
+    hand = {"new": 3, "diagnosing": 2, "closed": 1}
+
+    counts = selectors.capped_state_counts(
+        Ticket.objects.all(), ["new", "diagnosing", "escalated", "closed"], cap=cap
+    )
+
+    assert counts == {state: min(n, cap + 1) for state, n in hand.items()}
 
 
 def test_my_tickets_lists_only_what_the_agent_holds(agent_client, agent, other_agent):

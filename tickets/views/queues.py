@@ -16,6 +16,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -129,6 +130,15 @@ def queue_rows(tickets) -> list[dict]:
     return rows
 
 
+def count_label(count: int, *, over: bool | None = None) -> str:
+    """A capped count as a tab shows it: "12", or "1,000+" (grouped as the language writes
+    numbers) once past `selectors.COUNT_CAP`; `over` says a sum holds a capped count."""
+    if over is None:
+        over = count > selectors.COUNT_CAP
+        count = min(count, selectors.COUNT_CAP)
+    return number_format(count, force_grouping=True) + ("+" if over else "")
+
+
 def queue_context(request, slug: str) -> dict:
     user = request.user
     tabs = queues_of(user)
@@ -145,11 +155,6 @@ def queue_context(request, slug: str) -> dict:
 
     data, sort = _filter_data(request.GET)
     filterset = TicketQueueFilter(data, queryset=base, request=request)
-    without_state = data.copy()
-    without_state.pop("state", None)
-    counts = selectors.state_counts(
-        TicketQueueFilter(without_state, queryset=base, request=request).qs
-    )
     page = keyset_page(
         filterset.qs,
         SORTS[sort],
@@ -164,16 +169,24 @@ def queue_context(request, slug: str) -> dict:
     state_choices = states_of(flow) if flow else states_of(None, among=user_flows)
     state_labels = dict(states_of(None)) | dict(state_choices)
     chosen_state = data.get("state", "")
+    without_state = data.copy()
+    without_state.pop("state", None)
+    counts = selectors.capped_state_counts(
+        TicketQueueFilter(without_state, queryset=base, request=request).qs,
+        [code for code, _label in state_choices] + ([chosen_state] if chosen_state else []),
+    )
     state_tabs = [
         {
             "code": code,
             "label": state_labels.get(code, code),
-            "count": counts[code],
+            "count": count_label(counts[code]),
             "active": code == chosen_state,
         }
         for code, _label in state_choices
         if counts.get(code)
     ]
+    counted = [counts.get(chosen_state, 0)] if chosen_state else list(counts.values())
+    cap = selectors.COUNT_CAP
     floor = sees_the_floor(user)
     base_query = request.GET.copy()
     for key in (*PAGE_PARAMS, "state"):
@@ -199,7 +212,7 @@ def queue_context(request, slug: str) -> dict:
         },
         "page": page,
         "rows": queue_rows(page.rows),
-        "total": sum(counts.values()) if not chosen_state else counts.get(chosen_state, 0),
+        "total": count_label(sum(min(n, cap) for n in counted), over=max(counted, default=0) > cap),
         "state_tabs": state_tabs,
         "state_choices": state_choices,
         "priorities": Priority.choices,
