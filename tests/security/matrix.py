@@ -439,6 +439,11 @@ def export(world, user):
     return page_of(user, "/supervisor/export/tiles.csv")
 
 
+@probe("CSV export of the tickets that arrived")
+def export_tickets(world, user):
+    return page_of(user, "/supervisor/export/tickets.csv")
+
+
 @probe("a call list's page")
 def import_detail(world, user):
     return page_of(user, f"/supervisor/imports/{import_job(world).pk}/")
