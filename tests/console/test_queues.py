@@ -257,3 +257,26 @@ def test_queue_filters_with_non_ascii_digits_or_huge_numbers_are_just_empty(clie
 
     for params in ({"assignee": "²"}, {"q": "T2-²"}, {"assignee": "99999999999999999999"}):
         assert list(TicketQueueFilter(params, queryset=Ticket.objects.all()).qs) == []
+
+
+@pytest.mark.parametrize(
+    ("scope", "hand"),
+    [
+        ("true", {"new": 2, "diagnosing": 1}),
+        ("false", {"closed": 1}),
+        ("all", {"new": 2, "diagnosing": 1, "closed": 1}),
+    ],
+)
+def test_each_scope_counts_its_states(agent_client, agent, scope, hand):
+    """Open tickets count under their open states, the closed one under "closed", in every
+    scope of the page (`open=true`, `false`, `all`)."""
+    nossa_ticket()
+    nossa_ticket()
+    in_state(nossa_ticket(), agent, "diagnosing")
+    in_state(nossa_ticket(), agent, "closed", closed_at=timezone.now())
+
+    response = agent_client.get("/queues/nossa/", {"open": scope})
+
+    counts = {tab["code"]: tab["count"] for tab in response.context["state_tabs"]}
+    assert counts == {state: str(n) for state, n in hand.items()}
+    assert response.context["total"] == str(sum(hand.values()))

@@ -26,6 +26,7 @@ from tier2.replica import replica_reads
 from .. import roles, selectors, services
 from ..filtersets import SORTS, TicketQueueFilter
 from ..flows import FLOWS
+from ..flows.base import CLOSED
 from ..models import Priority, Site, SlaStatus
 from .mixins import maps_domain_errors, redirect_to, safe_next
 from .paging import keyset_page
@@ -171,9 +172,12 @@ def queue_context(request, slug: str) -> dict:
     chosen_state = data.get("state", "")
     without_state = data.copy()
     without_state.pop("state", None)
-    counts = selectors.capped_state_counts(
-        TicketQueueFilter(without_state, queryset=base, request=request).qs,
-        [code for code, _label in state_choices] + ([chosen_state] if chosen_state else []),
+    asked = [code for code, _label in state_choices] + ([chosen_state] if chosen_state else [])
+    scope = data.get("open")  # "true", "false" or absent (both)
+    if scope in ("true", "false"):  # only the states a ticket in that scope can be in
+        asked = [code for code in asked if (code == CLOSED) == (scope == "false")]
+    counts = selectors.queue_state_counts(
+        TicketQueueFilter(without_state, queryset=base, request=request).qs, asked
     )
     state_tabs = [
         {
