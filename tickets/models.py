@@ -696,6 +696,18 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
                 condition=Q(closed_at__isnull=True),
                 name="ticket_open_states",
             ),
+            # A queue's count per state, the state first (docs/console.md, migration 0027).
+            models.Index(
+                fields=["state", "flow", "site"],
+                condition=Q(closed_at__isnull=True),
+                name="ticket_open_by_state",
+            ),
+            # The "oldest" and "newest" sorts of open tickets.
+            models.Index(
+                fields=["created_at", "id"],
+                condition=Q(closed_at__isnull=True),
+                name="ticket_open_created",
+            ),
             models.Index(fields=["created_at"], name="ticket_created_at"),
             # The dashboard's table of late tickets, by the deadline that runs now.
             models.Index(

@@ -280,3 +280,23 @@ def test_each_scope_counts_its_states(agent_client, agent, scope, hand):
     counts = {tab["code"]: tab["count"] for tab in response.context["state_tabs"]}
     assert counts == {state: str(n) for state, n in hand.items()}
     assert response.context["total"] == str(sum(hand.values()))
+
+
+def test_closed_tickets_sorted_most_urgent_first_are_in_priority_then_number_order(
+    agent_client, agent
+):
+    """Closed tickets have no running deadline: "most urgent" and "priority" list them by
+    priority, then number, and the keyset page after the second one starts at the third."""
+    made = {}
+    for name, priority in (("a", 3), ("b", 1), ("c", 2), ("d", 1), ("e", 4)):
+        made[name] = in_state(
+            nossa_ticket(priority=priority), agent, "closed", closed_at=timezone.now()
+        )
+    nossa_ticket(priority=1)  # open: not in the closed scope
+    hand = [made[name].pk for name in ("b", "d", "c", "a", "e")]
+
+    for sort in ("urgent", "priority"):
+        response = agent_client.get(f"/queues/nossa/?open=false&sort={sort}")
+        assert rows_of(response) == hand, sort
+        later = agent_client.get(f"/queues/nossa/?open=false&sort={sort}&after={hand[1]}")
+        assert rows_of(later) == hand[2:], sort

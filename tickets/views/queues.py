@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 from tier2.replica import replica_reads
 
 from .. import roles, selectors, services
-from ..filtersets import SORTS, TicketQueueFilter
+from ..filtersets import SORTS, TicketQueueFilter, sort_keys
 from ..flows import FLOWS
 from ..flows.base import CLOSED
 from ..models import Priority, Site, SlaStatus
@@ -158,7 +158,7 @@ def queue_context(request, slug: str) -> dict:
     filterset = TicketQueueFilter(data, queryset=base, request=request)
     page = keyset_page(
         filterset.qs,
-        SORTS[sort],
+        sort_keys(sort, closed_only=data.get("open") == "false"),
         after=request.GET.get("after"),
         before=request.GET.get("before"),
     )
