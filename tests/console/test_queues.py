@@ -300,3 +300,17 @@ def test_closed_tickets_sorted_most_urgent_first_are_in_priority_then_number_ord
         assert rows_of(response) == hand, sort
         later = agent_client.get(f"/queues/nossa/?open=false&sort={sort}&after={hand[1]}")
         assert rows_of(later) == hand[2:], sort
+
+
+def test_a_state_outside_the_scope_lists_nothing(agent_client, agent):
+    """ "closed" among open tickets, an open state among closed ones: empty (the view says so
+    without a query the database would answer by walking every open ticket)."""
+    in_state(nossa_ticket(), agent, "closed", closed_at=timezone.now())
+    nossa_ticket()
+
+    response = agent_client.get("/queues/nossa/?state=closed")  # the open scope by default
+
+    assert rows_of(response) == []
+    assert response.context["total"] == "0"
+    assert rows_of(agent_client.get("/queues/nossa/?state=closed&open=false")) != []
+    assert rows_of(agent_client.get("/queues/nossa/?state=new&open=false")) == []
