@@ -102,7 +102,7 @@ def queue_probes(browser: Browser, role: str, name_query: str) -> list[Probe]:
     for slug in queue_tabs(home):
         base = f"/queues/{slug}/"
         _status, page, _ms = browser.get(base)
-        probes.append(Probe("queue", role, f"{slug}", base, {}))
+        probes.append(Probe("queue", role, f"{slug} first page", base, {}))
         probes.append(
             Probe(
                 "queue", role, f"{slug} refresh (htmx)", base,
@@ -228,7 +228,7 @@ def run(args) -> list[dict]:
     probes += dashboard_probes(browsers["supervisor"])
     probes += api_probes(api_token(args.base_url, *ROLES["supervisor"]))
     if args.only:
-        probes = [probe for probe in probes if args.only in f"{probe.kind} {probe.name}"]
+        probes = [p for p in probes if any(text in f"{p.kind} {p.name}" for text in args.only)]
     print(f"{args.base_url}: {len(probes)} URLs, {args.requests} requests each, one at a time")
     print(f"load average at start: {load_average()}")
     rows = []
@@ -299,7 +299,11 @@ def main() -> None:
     parser.add_argument("--base-url", default="http://127.0.0.1:8011")
     parser.add_argument("--requests", type=int, default=20, help="timed GETs of each URL")
     parser.add_argument("--name", default="budi", help="the customer name searched for")
-    parser.add_argument("--only", help="time only the URLs whose kind or name holds this")
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="time only the URLs whose kind and name hold this (repeat: any of them)",
+    )
     parser.add_argument("--exports", type=int, default=3, help="full reads of the month's CSV")
     parser.add_argument(
         "--month",

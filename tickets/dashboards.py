@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Min, Q, QuerySet, Sum
+from django.db import connections
+from django.db.models import CharField, Count, DateTimeField, F, Func, Min, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import (
@@ -259,29 +261,51 @@ def slg_breaches(filters: DashboardFilter, now: datetime | None = None) -> Query
     )
 
 
-# The columns of `arrivals`, in order (the export's header names them).
+# The columns of `arrivals`, in order (the export's header names them); the moments among them
+# come as console-local text, "YYYY-MM-DD HH:MM:SS" ("" when not set).
 ARRIVAL_COLUMNS = (
     "pk", "created_at", "flow", "site__code", "state", "priority", "sla_status",
     "assignee__username", "nossa_number", "claimed_at", "claim_by", "resolve_by", "closed_at",
     "closing_code",
 )  # fmt: skip
+ARRIVAL_MOMENTS = ("created_at", "claimed_at", "claim_by", "resolve_by", "closed_at")
 ARRIVALS_CHUNK = 5000
+LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def _local_text(name: str, zone: str):
+    """PostgreSQL: the moment in column `name` as text in `zone`, "" when NULL: formatting a
+    month of rows there is much cheaper than building and converting a datetime per value."""
+    local = Func(Value(zone), F(name), function="timezone", output_field=DateTimeField())
+    text = Func(local, Value("YYYY-MM-DD HH24:MI:SS"), function="to_char", output_field=CharField())
+    return Coalesce(text, Value(""), output_field=CharField())
 
 
 def arrivals(filters: DashboardFilter) -> Iterator[tuple]:
     """Every ticket that arrived within the range (console days), in arrival order, as tuples of
-    `ARRIVAL_COLUMNS`. Read in chunks through a server-side cursor on PostgreSQL, so a month of
-    a national floor (about a million rows) streams without ever being held in memory."""
+    `ARRIVAL_COLUMNS`, moments as local text. Read in chunks through a server-side cursor on
+    PostgreSQL, so a month of a national floor (about 900,000 rows at ten million tickets a
+    year) streams without ever being held in memory."""
     start = timezone.make_aware(datetime.combine(filters.date_from, datetime.min.time()))
     end = timezone.make_aware(
         datetime.combine(filters.date_to + timedelta(days=1), datetime.min.time())
     )
     tickets = filters.tickets(Ticket.objects.filter(created_at__gte=start, created_at__lt=end))
+    tickets = tickets.order_by("created_at", "pk")
+    if connections[tickets.db].vendor == "postgresql":
+        zone = timezone.get_current_timezone_name()
+        texts = {f"{name}_text": _local_text(name, zone) for name in ARRIVAL_MOMENTS}
+        columns = [f"{name}_text" if name in ARRIVAL_MOMENTS else name for name in ARRIVAL_COLUMNS]
+        return tickets.annotate(**texts).values_list(*columns).iterator(chunk_size=ARRIVALS_CHUNK)
+    moments = [index for index, name in enumerate(ARRIVAL_COLUMNS) if name in ARRIVAL_MOMENTS]
     return (
-        tickets.order_by("created_at", "pk")
-        .values_list(*ARRIVAL_COLUMNS)
-        .iterator(chunk_size=ARRIVALS_CHUNK)
-    )
+        tuple(
+            timezone.localtime(value).strftime(LOCAL_FORMAT) if index in moments and value else
+            ("" if index in moments else value)
+            for index, value in enumerate(row)
+        )
+        for row in tickets.values_list(*ARRIVAL_COLUMNS).iterator(chunk_size=ARRIVALS_CHUNK)
+    )  # fmt: skip
 
 
 def tickets_at_risk(filters: DashboardFilter, limit: int = AT_RISK_LIMIT) -> list[Ticket]:

@@ -148,7 +148,6 @@ def arrived_tickets(filters: DashboardFilter) -> Iterator[list]:
     states = {}  # (flow, state) -> label, filled as met: a few dozen pairs in all
     priorities = {code: str(label) for code, label in Priority.choices}
     sla = {code: str(label) for code, label in SlaStatus.choices}
-    times = _time
     for (
         pk, created, flow, site, state, priority, sla_status, agent, nossa, claimed, claim_by,
         resolve_by, closed, closing_code,
@@ -157,10 +156,9 @@ def arrived_tickets(filters: DashboardFilter) -> Iterator[list]:
         if label is None:
             label = states[flow, state] = state_label(flow, state)
         yield [
-            Ticket.number_of(pk), times(created), flows.get(flow, flow), site, label,
+            Ticket.number_of(pk), created, flows.get(flow, flow), site, label,
             priorities.get(priority, priority), sla.get(sla_status, sla_status), agent or "",
-            nossa, times(claimed), times(claim_by), times(resolve_by), times(closed),
-            closing_code,
+            nossa, claimed, claim_by, resolve_by, closed, closing_code,
         ]  # fmt: skip
 
 
@@ -191,13 +189,26 @@ def cell(value):
     return value
 
 
+# Lines are sent in blocks of about this many characters: one write to the socket per line
+# cost more than making the line, on a month's export of 900,000 rows.
+BLOCK_CHARS = 64 * 1024
+
+
 def csv_lines(rows: Iterable[list], language: str | None = None) -> Iterator[str]:
-    """The file, line by line; rows are read while streaming, in the request's language."""
+    """The file in blocks of whole lines; rows are read while streaming, in the request's
+    language."""
     writer = csv.writer(Echo())
-    yield BOM
+    block, size = [BOM], 0
     with translation.override(language):
         for row in rows:
-            yield writer.writerow([cell(value) for value in row])
+            line = writer.writerow([cell(value) for value in row])
+            block.append(line)
+            size += len(line)
+            if size >= BLOCK_CHARS:
+                yield "".join(block)
+                block, size = [], 0
+    if block:
+        yield "".join(block)
 
 
 def file_name(table: str, filters: DashboardFilter) -> str:
