@@ -233,3 +233,18 @@ def test_ticket_export_read_in_small_chunks_sends_every_row_and_logs_the_count(
     assert len(rows(body)) == 1 + 5
     event = SecurityEvent.objects.filter(kind="export").latest("pk")
     assert event.detail["what"] == "dashboard:tickets" and event.detail["rows"] == 5
+
+
+def test_exports_are_sent_in_blocks_of_whole_lines(supervisor_client, monkeypatch):
+    """With blocks of 100 characters, five tickets' rows (over 100 characters each with the
+    header) come in several blocks, each ending at the end of a line, the first with the BOM."""
+    monkeypatch.setattr(exports, "BLOCK_CHARS", 100)
+    for _ in range(5):
+        _arrive_at(MONDAY_9AM + timedelta(days=1))
+    with time_machine.travel(MONDAY_9AM + timedelta(days=2), tick=False):
+        response = supervisor_client.get(reverse("dashboard_export", args=["tickets"]), RANGE)
+        blocks = [bytes(block) for block in response.streaming_content]
+    assert len(blocks) >= 3
+    assert blocks[0].startswith(b"\xef\xbb\xbf")
+    assert all(block.endswith(b"\r\n") for block in blocks)
+    assert len(rows(b"".join(blocks))) == 1 + 5
