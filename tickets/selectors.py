@@ -106,13 +106,22 @@ def capped_state_counts(
     return {state: min(counts[state], cap + 1) for state in states if counts.get(state)}
 
 
-def queue_state_counts(queryset: QuerySet[Ticket], states: Iterable[str]) -> dict[str, int]:
-    """`capped_state_counts` of a queue: its open states among the open tickets, the closed
-    state among the closed ones. A flow's machine closes a ticket and sets `closed_at` in one
-    step, so no other pairing holds a ticket; asking each state only where it can be keeps
-    every count on an index (the open tickets' partial indexes, the flow-and-state index), where
-    a state with no tickets at all in the scope would otherwise cost a scan of the table."""
-    states = list(states)
+def state_in_scope(state: str, open_scope: bool | None) -> bool:
+    """Whether a ticket in `state` can be among the open tickets (`open_scope` True), the
+    closed ones (False) or either (None). A flow's machine closes a ticket and sets `closed_at`
+    in one step, so only "closed" holds closed tickets and it holds nothing else."""
+    return open_scope is None or (state == CLOSED) != open_scope
+
+
+def queue_state_counts(
+    queryset: QuerySet[Ticket], states: Iterable[str], *, open_scope: bool | None = None
+) -> dict[str, int]:
+    """`capped_state_counts` of a queue whose scope is `open_scope` (`state_in_scope`): each
+    state asked only where a ticket can be in it, the open states among the open tickets and
+    "closed" among the closed ones. That keeps every count on an index (the open tickets'
+    partial indexes, the flow-and-state index), where a state with no ticket at all in the
+    scope would otherwise cost a scan of the table to prove it empty."""
+    states = [state for state in states if state_in_scope(state, open_scope)]
     counts = capped_state_counts(
         queryset.filter(closed_at__isnull=True), [state for state in states if state != CLOSED]
     )

@@ -26,7 +26,6 @@ from tier2.replica import replica_reads
 from .. import roles, selectors, services
 from ..filtersets import SORTS, TicketQueueFilter, sort_keys
 from ..flows import FLOWS
-from ..flows.base import CLOSED
 from ..models import Priority, Site, SlaStatus
 from .mixins import maps_domain_errors, redirect_to, safe_next
 from .paging import keyset_page
@@ -131,12 +130,6 @@ def queue_rows(tickets) -> list[dict]:
     return rows
 
 
-def in_scope(state: str, scope: str) -> bool:
-    """Whether a ticket in `state` can be among the open (`scope` "true") or the closed
-    ("false") tickets: a flow's machine closes a ticket and sets `closed_at` in one step."""
-    return (state == CLOSED) == (scope == "false")
-
-
 def count_label(count: int, *, over: bool | None = None) -> str:
     """A capped count as a tab shows it: "12", or "1,000+" (grouped as the language writes
     numbers) once past `selectors.COUNT_CAP`; `over` says a sum holds a capped count."""
@@ -162,15 +155,15 @@ def queue_context(request, slug: str) -> dict:
 
     data, sort = _filter_data(request.GET)
     filterset = TicketQueueFilter(data, queryset=base, request=request)
-    scope = data.get("open")  # "true", "false" or absent (both)
+    open_scope = {"true": True, "false": False}.get(data.get("open"))  # None: both
     tickets = filterset.qs
-    if scope in ("true", "false") and data.get("state") and not in_scope(data["state"], scope):
+    if data.get("state") and not selectors.state_in_scope(data["state"], open_scope):
         # "closed" among open tickets (or an open state among closed ones) holds nothing: said
         # without asking, where the database would walk every open ticket to find none
         tickets = tickets.none()
     page = keyset_page(
         tickets,
-        sort_keys(sort, closed_only=scope == "false"),
+        sort_keys(sort, closed_only=open_scope is False),
         after=request.GET.get("after"),
         before=request.GET.get("before"),
     )
@@ -185,10 +178,10 @@ def queue_context(request, slug: str) -> dict:
     without_state = data.copy()
     without_state.pop("state", None)
     asked = [code for code, _label in state_choices] + ([chosen_state] if chosen_state else [])
-    if scope in ("true", "false"):  # only the states a ticket in that scope can be in
-        asked = [code for code in asked if in_scope(code, scope)]
     counts = selectors.queue_state_counts(
-        TicketQueueFilter(without_state, queryset=base, request=request).qs, asked
+        TicketQueueFilter(without_state, queryset=base, request=request).qs,
+        asked,
+        open_scope=open_scope,
     )
     state_tabs = [
         {
