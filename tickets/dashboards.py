@@ -270,12 +270,16 @@ ARRIVAL_COLUMNS = (
 )  # fmt: skip
 ARRIVAL_MOMENTS = ("created_at", "claimed_at", "claim_by", "resolve_by", "closed_at")
 ARRIVALS_CHUNK = 5000
-LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-def _local_text(name: str, zone: str):
-    """PostgreSQL: the moment in column `name` as text in `zone`, "" when NULL: formatting a
-    month of rows there is much cheaper than building and converting a datetime per value."""
+def local_text(moment: datetime | None) -> str:
+    """A moment as the exports write it: console-local "YYYY-MM-DD HH:MM:SS", "" when not set."""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def _local_text_sql(name: str, zone: str):
+    """`local_text` of column `name`, written by PostgreSQL (the same text): formatting a month
+    of rows there is much cheaper than building and converting a datetime per value."""
     local = Func(Value(zone), F(name), function="timezone", output_field=DateTimeField())
     text = Func(local, Value("YYYY-MM-DD HH24:MI:SS"), function="to_char", output_field=CharField())
     return Coalesce(text, Value(""), output_field=CharField())
@@ -294,18 +298,15 @@ def arrivals(filters: DashboardFilter) -> Iterator[tuple]:
     tickets = tickets.order_by("created_at", "pk")
     if connections[tickets.db].vendor == "postgresql":
         zone = timezone.get_current_timezone_name()
-        texts = {f"{name}_text": _local_text(name, zone) for name in ARRIVAL_MOMENTS}
+        texts = {f"{name}_text": _local_text_sql(name, zone) for name in ARRIVAL_MOMENTS}
         columns = [f"{name}_text" if name in ARRIVAL_MOMENTS else name for name in ARRIVAL_COLUMNS]
         return tickets.annotate(**texts).values_list(*columns).iterator(chunk_size=ARRIVALS_CHUNK)
-    moments = [index for index, name in enumerate(ARRIVAL_COLUMNS) if name in ARRIVAL_MOMENTS]
+    moments = {index for index, name in enumerate(ARRIVAL_COLUMNS) if name in ARRIVAL_MOMENTS}
+    rows = tickets.values_list(*ARRIVAL_COLUMNS).iterator(chunk_size=ARRIVALS_CHUNK)
     return (
-        tuple(
-            timezone.localtime(value).strftime(LOCAL_FORMAT) if index in moments and value else
-            ("" if index in moments else value)
-            for index, value in enumerate(row)
-        )
-        for row in tickets.values_list(*ARRIVAL_COLUMNS).iterator(chunk_size=ARRIVALS_CHUNK)
-    )  # fmt: skip
+        tuple(local_text(value) if index in moments else value for index, value in enumerate(row))
+        for row in rows
+    )
 
 
 def tickets_at_risk(filters: DashboardFilter, limit: int = AT_RISK_LIMIT) -> list[Ticket]:

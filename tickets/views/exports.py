@@ -20,7 +20,7 @@ from django.utils.translation import pgettext
 from tier2.replica import replica_reads
 
 from .. import dashboards
-from ..dashboards import DashboardFilter, tickets_at_risk
+from ..dashboards import DashboardFilter, local_text, tickets_at_risk
 from ..forms_supervisor import trailing
 from ..models import Flow, Priority, SlaStatus, Ticket
 from ..services import security
@@ -39,10 +39,6 @@ class Echo:
         return value
 
 
-def _time(moment) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
-
-
 def _number(value) -> str:
     return "" if value is None else str(value)
 
@@ -56,7 +52,7 @@ def tiles(filters: DashboardFilter) -> Iterator[list]:
     for tile in dashboards.flow_tiles(filters):
         yield [
             tile.flow_label, tile.site, tile.backlog, tile.at_risk, tile.breached,
-            _time(tile.oldest), tile.closed, tile.closed_within_sla,
+            local_text(tile.oldest), tile.closed, tile.closed_within_sla,
             _number(tile.within_sla_percent),
         ]  # fmt: skip
 
@@ -113,7 +109,7 @@ def at_risk(filters: DashboardFilter) -> Iterator[list]:
         yield [
             ticket.number, flow_label(ticket.flow), ticket.site.code,
             state_label(ticket.flow, ticket.state), ticket.get_priority_display(),
-            ticket.get_sla_status_display(), _time(deadline_of(ticket)),
+            ticket.get_sla_status_display(), local_text(deadline_of(ticket)),
             ticket.assignee.get_username() if ticket.assignee else "",
             ticket.service.customer.name, ticket.service.service_number,
         ]  # fmt: skip
@@ -132,8 +128,8 @@ def slg(filters: DashboardFilter) -> Iterator[list]:
         yield [
             ticket.number, ticket.nossa_number, ticket.service.service_number,
             ticket.service.customer.name, row["flow_label"], ticket.site.code,
-            row["state_label"], _time(row["first_report"]), _time(ticket.slg_due),
-            _time(row["restored"]) or _("not yet"), row["late_hours"],
+            row["state_label"], local_text(row["first_report"]), local_text(ticket.slg_due),
+            local_text(row["restored"]) or _("not yet"), row["late_hours"],
         ]  # fmt: skip
 
 
