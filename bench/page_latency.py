@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import html
-import json
 import re
 import statistics
 import sys
@@ -40,6 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.console_latency import Browser, load_average, percentile  # noqa: E402
+from bench.tmf_listing import Client  # noqa: E402
 
 # The demo logins (`manage.py load_demo`) of the roles that work in the console.
 ROLES = {
@@ -173,17 +173,6 @@ def api_probes(token: str) -> list[Probe]:
     return [Probe("api list", "supervisor", name, path, auth) for name, path in lists.items()]
 
 
-def api_token(base_url: str, username: str, password: str) -> str:
-    body = json.dumps({"username": username, "password": password}).encode()
-    request = urllib.request.Request(  # noqa: S310 - the operator's own server
-        f"{base_url.rstrip('/')}/api/auth/token/",
-        data=body,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-        return json.load(response)["token"]
-
-
 def time_probe(browser: Browser, probe: Probe, requests: int) -> list[float]:
     status, _body, _ms = browser.get(probe.path, probe.headers)  # warm-up
     if status != 200:
@@ -226,7 +215,9 @@ def run(args) -> list[dict]:
             probes += queue_probes(browser, role, args.name)
             probes += workspace_probes(browser, role)
     probes += dashboard_probes(browsers["supervisor"])
-    probes += api_probes(api_token(args.base_url, *ROLES["supervisor"]))
+    api = Client(args.base_url)
+    api.login(*ROLES["supervisor"])
+    probes += api_probes(api.token)
     if args.only:
         probes = [p for p in probes if any(text in f"{p.kind} {p.name}" for text in args.only)]
     print(f"{args.base_url}: {len(probes)} URLs, {args.requests} requests each, one at a time")
