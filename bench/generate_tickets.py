@@ -261,19 +261,26 @@ def reserve_ids(connection, model, count: int) -> list[int]:
 
 
 # --- Indexes set aside for a load (--rebuild-indexes) -------------------------------------------
-# The tables the load writes most rows into. Their secondary indexes (not those behind a primary
-# key or a unique or exclusion constraint) can be dropped for the load and built afterwards, one
-# sort each instead of one index probe per row per index.
-LOAD_TABLES = ("tickets_ticket", "tickets_transitionlog", "tickets_escalation")
 # The definitions of the indexes set aside, kept in the database itself until each is rebuilt,
 # so a run that dies in between leaves them to the next run (or to --restore-indexes).
 SET_ASIDE_TABLE = "bench_set_aside_index"
 
 
-def set_aside_indexes(connection, tables=LOAD_TABLES) -> list[str]:
-    """Drop the secondary indexes of `tables` (PostgreSQL), each noted in SET_ASIDE_TABLE in
-    the same transaction as its drop; returns their names."""
+def load_tables() -> list[str]:
+    """The tables `Job.load` writes its rows into (tickets, their log, their escalations)."""
+    from tickets.models import Escalation, Ticket, TransitionLog
+
+    return [model._meta.db_table for model in (Ticket, TransitionLog, Escalation)]
+
+
+def set_aside_indexes(connection, tables=None) -> list[str]:
+    """Drop the secondary indexes (not those behind a primary key or a unique or exclusion
+    constraint) of `tables` (default: `load_tables`) on PostgreSQL, each noted in
+    SET_ASIDE_TABLE in the same transaction as its drop; returns their names. Built afterwards,
+    each is one sort instead of one probe per row written."""
     from django.db import transaction
+
+    tables = load_tables() if tables is None else tables
 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
